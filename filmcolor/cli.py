@@ -1,0 +1,269 @@
+"""The ``filmcolor`` command: parse options, call the library, show progress, map errors.
+
+The only module that imports click or rich; everything else is in the library.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from . import __version__
+from .config import ColorizeConfig, EncodeConfig, RestoreConfig
+from .errors import EXIT_INTERRUPTED, FilmcolorError
+
+EXIT_CODES_HELP = """\b
+Exit codes:
+  0    done
+  1    internal error (a bug: please report it)
+  2    usage: bad option, OUTPUT exists without --overwrite, container cannot hold a stream
+  3    input: missing, empty, not media, no video stream
+  4    media: cannot decode or encode (or damaged input with --strict)
+  5    weights: missing or invalid weights file
+  130  interrupted (Ctrl-C); nothing is left at OUTPUT
+"""
+
+_stderr = None
+# Option defaults come from the config dataclasses: one place for every default.
+_COLORIZE = ColorizeConfig()
+_ENCODE = EncodeConfig()
+
+
+def _console() -> Any:
+    global _stderr
+    if _stderr is None:
+        from rich.console import Console
+
+        _stderr = Console(stderr=True, highlight=False)
+    return _stderr
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"filmcolor: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors_to_exit_codes(verbose: bool) -> Iterator[None]:
+    try:
+        yield
+    except FilmcolorError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted; nothing was written to the output", EXIT_INTERRUPTED)
+    except click.exceptions.Exit:
+        raise
+    except Exception as exc:
+        if verbose:
+            raise
+        _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with -v and report it)", 1)
+
+
+@contextmanager
+def _progress_display(quiet: bool) -> Iterator[Callable[[Any], None] | None]:
+    """A progress callback: a rich bar on a terminal, a plain line every 5 s otherwise."""
+    if quiet:
+        yield None
+        return
+    console = _console()
+    if console.is_terminal:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]:.1f} fps"),
+            TimeRemainingColumn(),
+        )
+        with Progress(*columns, console=console, transient=False) as bar:
+            tasks: dict[str, Any] = {}
+
+            def update(p: Any) -> None:
+                if p.path not in tasks:
+                    tasks[p.path] = bar.add_task(Path(p.path).name, total=p.frames_total, fps=0.0)
+                bar.update(tasks[p.path], completed=p.frames_done, fps=p.fps)
+
+            yield update
+        return
+    last = [0.0]
+
+    def plain(p: Any) -> None:
+        now = time.monotonic()
+        if now - last[0] >= 5.0 or (p.frames_total and p.frames_done >= p.frames_total):
+            last[0] = now
+            total = f"/{p.frames_total}" if p.frames_total else ""
+            click.echo(
+                f"{Path(p.path).name}: {p.frames_done}{total} frames, {p.fps:.1f} fps", err=True
+            )
+
+    yield plain
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="filmcolor")
+def main() -> None:
+    """Restore and colorize black-and-white films and photographs."""
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Output file (or folder, when INPUT is a folder).",
+)
+@click.option(
+    "--weights",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Weights file (.safetensors); default: the shipped weights.",
+)
+@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 1024),
+    default=_COLORIZE.batch_size,
+    show_default=True,
+    help="Frames per model call.",
+)
+@click.option(
+    "--render-size",
+    type=click.IntRange(64, 4096),
+    default=_COLORIZE.render_size,
+    show_default=True,
+    help="Short side, in pixels, of the picture the model sees.",
+)
+@click.option(
+    "--codec",
+    type=click.Choice(["libx264", "libx265", "prores", "ffv1"]),
+    default=_ENCODE.codec,
+    show_default=True,
+    help="Video encoder.",
+)
+@click.option(
+    "--crf",
+    type=click.IntRange(0, 51),
+    default=None,
+    help="Quality for libx264/libx265 (default 18 / 20; 0 is lossless for x264).",
+)
+@click.option("--preset", default=None, help="x264/x265 preset (default medium).")
+@click.option(
+    "--pix-fmt",
+    default=None,
+    help="Output pixel format (default: 4:2:0, or 4:4:4 for odd sizes; 10-bit for deep sources).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit 4) on undecodable frames instead of keeping every good frame.",
+)
+@click.option(
+    "--report", type=click.Path(path_type=Path), default=None, help="Write a JSON summary here."
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress, no warnings.")
+@click.option("-v", "--verbose", is_flag=True, help="Log details; show tracebacks.")
+def restore(
+    input_path: Path,
+    output: Path,
+    weights: Path | None,
+    device: str,
+    batch_size: int,
+    render_size: int,
+    codec: str,
+    crf: int | None,
+    preset: str | None,
+    pix_fmt: str | None,
+    overwrite: bool,
+    strict: bool,
+    report: Path | None,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Colorize INPUT (a video, an image, or a folder of them) into OUTPUT.
+
+    Video keeps its frames, timestamps, audio, subtitles, metadata and chapters; only colour
+    is added. Odd-sized video is written 4:4:4 (x264/x265 cannot do 4:2:0 at odd sizes).
+    In a folder run, images keep their name and format, and videos keep their name and
+    container when it is .mp4/.m4v/.mov/.mkv (others become .mkv).
+    """
+    from .pipeline import FolderReport
+    from .pipeline import restore as run_restore
+
+    _setup_logging(verbose)
+    config = RestoreConfig(
+        weights=str(weights) if weights is not None else None,
+        colorize=ColorizeConfig(device=device, batch_size=batch_size, render_size=render_size),
+        encode=EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),  # type: ignore[arg-type]
+        overwrite=overwrite,
+        strict=strict,
+    )
+    with _errors_to_exit_codes(verbose):
+        if report is not None and report.exists() and not overwrite:
+            _fail(f"{report}: report file already exists; pass --overwrite to replace it", 2)
+        with _progress_display(quiet) as progress:
+            result = run_restore(input_path, output, config, progress)
+        if report is not None:
+            report.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+        reports = result.files if isinstance(result, FolderReport) else [result]
+        if not quiet:
+            for r in reports:
+                for w in r.warnings:
+                    click.echo(f"filmcolor: warning: {r.input}: {w}", err=True)
+        if isinstance(result, FolderReport):
+            for failed in result.failed:
+                click.echo(f"filmcolor: error: {failed['error']}", err=True)
+            if not quiet:
+                click.echo(
+                    f"{len(result.files)} file(s) restored, {len(result.failed)} failed", err=True
+                )
+            if result.exit_code:
+                sys.exit(result.exit_code)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(file: Path, as_json: bool) -> None:
+    """Show what filmcolor sees in FILE: streams, codecs, rate, frames, bit depth, colour tags."""
+    from .media.probe import probe
+
+    with _errors_to_exit_codes(False):
+        media = probe(file).to_dict()
+        if as_json:
+            click.echo(json.dumps(media, indent=2))
+            return
+        for key, value in media.items():
+            if key == "streams":
+                continue
+            click.echo(f"{key:17} {value}")
+        click.echo("streams:")
+        for s in media["streams"]:
+            lang = f" [{s['language']}]" if s["language"] else ""
+            disp = f" ({', '.join(s['disposition'])})" if s["disposition"] else ""
+            click.echo(f"  #{s['index']} {s['type']:9} {s['codec']}{lang}{disp}")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.ERROR,
+        format="filmcolor: %(levelname)s: %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

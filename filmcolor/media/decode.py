@@ -1,0 +1,142 @@
+"""Stream the luma of a video with its pts; hand every other stream's packets through untouched.
+
+The luma is read straight from the Y plane (``frame.planes[0]``, respecting ``line_size``):
+no colour conversion, no scaling, the source bit depth kept (uint16 above 8 bits).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import av
+import numpy as np
+from av.video.reformatter import VideoReformatter
+
+from .probe import MediaInfo
+
+log = logging.getLogger(__name__)
+
+#: Pixel-format prefixes whose first plane is the luma (Y) at full resolution.
+_Y_PLANE_PREFIXES = ("yuv", "yuvj", "gray", "nv12", "nv21", "nv16", "nv24", "nv42", "p010", "p016")
+
+
+@dataclass(frozen=True, slots=True)
+class LumaFrame:
+    """One decoded picture: ``luma`` is ``(H, W)`` uint8, or uint16 above 8 bits, code values
+    in the source's range; ``pts`` is in the source stream's time base."""
+
+    pts: int
+    luma: np.ndarray
+
+
+@dataclass(slots=True)
+class DecodeStats:
+    """What happened while decoding; filled in as the stream is read."""
+
+    frames: int = 0
+    packets_undecodable: int = 0
+    frames_concealed: int = 0
+    truncated: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+def plane_to_array(
+    plane: av.video.plane.VideoPlane, height: int, width: int, bits: int
+) -> np.ndarray:
+    """Copy a frame plane to a contiguous ``(height, width)`` array (uint8, or uint16 > 8 bits)."""
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    itemsize = np.dtype(dtype).itemsize
+    flat = np.frombuffer(plane, dtype=dtype)
+    rows = flat[: plane.line_size // itemsize * height].reshape(height, plane.line_size // itemsize)
+    return np.ascontiguousarray(rows[:, :width])
+
+
+def has_y_plane(pix_fmt: str) -> bool:
+    """Whether the first plane of ``pix_fmt`` is full-resolution luma we can read as is."""
+    return pix_fmt.startswith(_Y_PLANE_PREFIXES) and not pix_fmt.endswith("be")
+
+
+class LumaReader:
+    """Turns decoded frames into luma arrays at the bit depth of the stream.
+
+    Sources without a Y plane (RGB, palette, big-endian) are converted to gray once per
+    frame through one reused swscale context.
+    """
+
+    def __init__(self, bit_depth: int) -> None:
+        self.bits = 8 if bit_depth <= 8 else 16
+        self._gray = "gray" if self.bits == 8 else "gray16le"
+        self._reformatter = VideoReformatter()
+
+    def __call__(self, frame: av.VideoFrame) -> np.ndarray:
+        fmt = frame.format.name
+        if has_y_plane(fmt) and (frame.format.components[0].bits <= 8) == (self.bits == 8):
+            return plane_to_array(frame.planes[0], frame.height, frame.width, self.bits)
+        gray = self._reformatter.reformat(frame, format=self._gray)
+        return plane_to_array(gray.planes[0], gray.height, gray.width, self.bits)
+
+
+def iter_media(
+    container: av.container.InputContainer,
+    info: MediaInfo,
+    stats: DecodeStats,
+    *,
+    copy_streams: Collection[int] = (),
+) -> Iterator[LumaFrame | av.Packet]:
+    """Demux ``container`` once, yielding the video's ``LumaFrame``s and the packets of the
+    streams listed in ``copy_streams``, in file order.
+
+    Corrupt packets are skipped with a warning and counted in ``stats``; a file that ends
+    early stops the stream with a warning. Nothing is dropped silently.
+    """
+    video = container.streams[info.video_index]
+    video.thread_type = "AUTO"
+    streams = [video, *(s for s in container.streams if s.index in copy_streams)]
+    read_luma = LumaReader(info.bit_depth)
+    last_pts: int | None = None
+
+    def frames_of(packet: av.Packet | None) -> Iterator[LumaFrame]:
+        nonlocal last_pts
+        try:
+            frames = video.codec_context.decode(packet)
+        except av.error.InvalidDataError as exc:
+            stats.packets_undecodable += 1
+            where = f" at pts {packet.pts}" if packet is not None and packet.pts is not None else ""
+            stats.warnings.append(f"undecodable video packet{where}: {exc.strerror}")
+            return
+        for frame in frames:
+            pts = frame.pts
+            if pts is None:
+                # Raw or broken streams: continue the timeline rather than invent a rate.
+                pts = 0 if last_pts is None else last_pts + max(int(frame.duration or 1), 1)
+            if frame.is_corrupt:
+                stats.frames_concealed += 1
+            last_pts = pts
+            stats.frames += 1
+            yield LumaFrame(pts=pts, luma=read_luma(frame))
+
+    try:
+        for packet in container.demux(streams):
+            if packet.stream.index == info.video_index:
+                if packet.size == 0:
+                    continue  # end-of-stream marker; the decoder is flushed below
+                yield from frames_of(packet)
+            elif packet.size > 0:
+                yield packet
+    except av.error.FFmpegError as exc:
+        stats.truncated = True
+        stats.warnings.append(f"input ends early (truncated or damaged): {exc}")
+    yield from frames_of(None)
+    if not stats.truncated and last_pts is not None and info.duration:
+        # Some containers (Matroska) end quietly when cut: compare with the declared length.
+        rate = info.avg_rate or Fraction(25)
+        end = float(last_pts * info.time_base + 1 / rate)
+        if end < info.duration - max(0.5, float(3 / rate)):
+            stats.truncated = True
+            stats.warnings.append(
+                f"input ends early: video stops at {end:.2f} s of the {info.duration:.2f} s "
+                "the file declares (truncated?)"
+            )

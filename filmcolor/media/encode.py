@@ -1,0 +1,171 @@
+"""Encode the colorized video: the source Y plane verbatim, the new Cb/Cr, the source pts.
+
+Codec defaults (``--crf``/``--preset`` override them):
+
+=========  =====================  ==========================================================
+codec      quality                pixel format (even size / odd size; source > 8 bits)
+=========  =====================  ==========================================================
+libx264    crf 18, preset medium  yuv420p / yuv444p; yuv420p10le / yuv444p10le
+libx265    crf 20, preset medium  yuv420p / yuv444p; yuv420p10le / yuv444p10le
+prores     ProRes 422 HQ          yuv422p10le / yuv444p10le (ProRes 4444); always 10-bit
+ffv1       lossless (level 3)     yuv420p / yuv444p; yuv420p10le / yuv444p10le
+=========  =====================  ==========================================================
+
+Odd sizes: 4:2:0 and 4:2:2 cannot describe a picture of odd width/height in x264/x265/ProRes,
+so such inputs are written 4:4:4 (a warning says so); the picture size never changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import av
+import numpy as np
+
+from ..config import EncodeConfig
+from ..errors import MediaError, UsageError
+from .probe import MediaInfo
+
+CODECS = {"libx264": "libx264", "libx265": "libx265", "prores": "prores_ks", "ffv1": "ffv1"}
+DEFAULT_CRF = {"libx264": 18, "libx265": 20}
+DEFAULT_PRESET = {"libx264": "medium", "libx265": "medium"}
+
+# FFmpeg enum values (libavutil/pixfmt.h) for colour tags.
+_MATRIX_ENUM = {"bt709": 1, "bt601": 6, "bt2020": 9}
+_PRIMARIES_ENUM = {"bt709": 1, "bt601": 6, "bt2020": 9}
+_TRC_ENUM = {"bt709": 1, "bt601": 6, "bt2020": 14}
+
+
+@dataclass(frozen=True, slots=True)
+class OutputFormat:
+    """The pixel layout of the encoded stream and how chroma is laid out in it."""
+
+    pix_fmt: str
+    bit_depth: int
+    #: Chroma subsampling shifts (log2) horizontally and vertically: (1, 1) for 4:2:0.
+    chroma_shift: tuple[int, int]
+    full_range: bool
+    #: The YCbCr matrix of the output (also decides primaries and transfer tags).
+    matrix: str
+
+
+def choose_matrix(info: MediaInfo) -> str:
+    """Keep the source's YCbCr matrix when it is tagged; untagged sources get BT.709 (tagged)."""
+    if info.colorspace in ("bt470bg", "smpte170m"):
+        return "bt601"
+    if info.colorspace.startswith("bt2020"):
+        return "bt2020"
+    return "bt709"
+
+
+def choose_output_format(info: MediaInfo, config: EncodeConfig) -> tuple[OutputFormat, list[str]]:
+    """Pick the output pixel format for ``info``'s video under ``config``; warnings alongside."""
+    warnings: list[str] = []
+    odd = info.width % 2 == 1 or info.height % 2 == 1
+    deep = info.bit_depth > 8
+    if config.pix_fmt is not None:
+        pix_fmt = config.pix_fmt
+    elif config.codec == "prores":
+        pix_fmt = "yuv444p10le" if odd else "yuv422p10le"
+    else:
+        pix_fmt = ("yuv444p" if odd else "yuv420p") + ("10le" if deep else "")
+    try:
+        fmt = av.VideoFormat(pix_fmt)
+    except (ValueError, av.error.FFmpegError) as exc:
+        raise UsageError(f"unknown pixel format {pix_fmt!r}; try yuv420p or yuv444p") from exc
+    if not pix_fmt.startswith("yuv") or len(fmt.components) < 3:
+        raise UsageError(f"pixel format {pix_fmt!r} has no chroma planes; use a yuv format")
+    # Chroma subsampling shifts, read off the plane sizes of a 64x64 picture.
+    probe = av.VideoFormat(pix_fmt, 64, 64)
+    shift = (
+        {64: 0, 32: 1}[probe.components[1].width],
+        {64: 0, 32: 1}[probe.components[1].height],
+    )
+    if odd and shift != (0, 0) and config.codec != "ffv1":
+        raise UsageError(
+            f"{info.width}x{info.height} is odd-sized and {pix_fmt} subsamples chroma, which "
+            f"{config.codec} cannot encode; drop --pix-fmt to get 4:4:4"
+        )
+    if odd and config.pix_fmt is None and config.codec != "ffv1":
+        warnings.append(
+            f"odd picture size {info.width}x{info.height}: writing {pix_fmt} (4:4:4) because "
+            f"{config.codec} cannot encode 4:2:0 at odd sizes; the size is kept"
+        )
+    bits = int(fmt.components[0].bits)
+    if bits < info.bit_depth:
+        warnings.append(f"source luma has {info.bit_depth} bits; {pix_fmt} keeps only {bits}")
+    full = info.full_range
+    return OutputFormat(pix_fmt, bits, shift, full, choose_matrix(info)), warnings
+
+
+def configure_video_stream(
+    output: av.container.OutputContainer,
+    info: MediaInfo,
+    fmt: OutputFormat,
+    config: EncodeConfig,
+    display_matrix: tuple[int, ...] | None,
+) -> av.video.stream.VideoStream:
+    """Add and configure the colorized video stream: codec, options, time base, colour tags."""
+    codec = CODECS[config.codec]
+    options: dict[str, str] = {}
+    if config.codec in DEFAULT_CRF:
+        options["crf"] = str(config.crf if config.crf is not None else DEFAULT_CRF[config.codec])
+        options["preset"] = config.preset or DEFAULT_PRESET[config.codec]
+        if config.codec == "libx265":
+            options["x265-params"] = "log-level=error"
+    elif config.codec == "prores":
+        options["profile"] = "4" if fmt.pix_fmt.startswith("yuv444") else "3"
+        options["vendor"] = "apl0"
+    elif config.codec == "ffv1":
+        options.update({"level": "3", "slicecrc": "1", "g": "1"})
+    try:
+        stream = output.add_stream(codec, options=options)
+    except (ValueError, av.error.FFmpegError) as exc:
+        raise MediaError(f"encoder {codec} is not available in this PyAV build: {exc}") from exc
+    ctx = stream.codec_context
+    stream.width = info.width
+    stream.height = info.height
+    stream.pix_fmt = fmt.pix_fmt
+    stream.time_base = info.time_base
+    ctx.time_base = info.time_base
+    if info.avg_rate:
+        ctx.framerate = info.avg_rate
+    ctx.thread_count = config.threads
+    ctx.thread_type = "AUTO"
+    ctx.color_range = 2 if fmt.full_range else 1
+    ctx.colorspace = _MATRIX_ENUM[fmt.matrix]
+    ctx.color_primaries = _PRIMARIES_ENUM[fmt.matrix]
+    ctx.color_trc = _TRC_ENUM[fmt.matrix]
+    if display_matrix is not None:
+        stream.set_display_matrix(list(display_matrix))
+    return stream
+
+
+def build_frame(
+    luma: np.ndarray, chroma: np.ndarray, fmt: OutputFormat, pts: int, time_base: Fraction
+) -> av.VideoFrame:
+    """A frame of ``fmt`` from ``luma`` ``(H, W)`` and ``chroma`` ``(2, h, w)`` code values.
+
+    ``luma`` is written verbatim (shifted up when the output has more bits); ``chroma`` must
+    already be at the output's chroma size and bit depth (uint8 or uint16).
+    """
+    height, width = luma.shape
+    frame = av.VideoFrame(width, height, fmt.pix_fmt)
+    dtype = np.uint8 if fmt.bit_depth <= 8 else np.uint16
+    src_bits = 8 if luma.dtype == np.uint8 else None
+    y = luma
+    if src_bits == 8 and fmt.bit_depth > 8:
+        y = luma.astype(np.uint16) << (fmt.bit_depth - 8)
+    for plane, data in zip(frame.planes, (y, chroma[0], chroma[1]), strict=True):
+        itemsize = np.dtype(dtype).itemsize
+        view = np.frombuffer(plane, dtype=dtype)
+        view = view[: plane.line_size // itemsize * plane.height]
+        view.reshape(plane.height, plane.line_size // itemsize)[:, : plane.width] = data
+    frame.pts = pts
+    frame.time_base = time_base
+    frame.color_range = 2 if fmt.full_range else 1
+    frame.colorspace = _MATRIX_ENUM[fmt.matrix]
+    frame.color_primaries = _PRIMARIES_ENUM[fmt.matrix]
+    frame.color_trc = _TRC_ENUM[fmt.matrix]
+    return frame

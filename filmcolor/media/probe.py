@@ -1,0 +1,249 @@
+"""What a media file holds: ``probe(path) -> MediaInfo``, read with PyAV, never by guessing."""
+
+from __future__ import annotations
+
+import os
+import struct
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from ..errors import InputError
+
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
+
+#: Pixel formats whose luma is full range when the stream does not say otherwise.
+_FULL_RANGE_FORMATS = ("gray", "yuvj", "pal8", "rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamInfo:
+    """One stream of a container, as probe sees it."""
+
+    index: int
+    type: str
+    codec: str
+    language: str | None
+    metadata: dict[str, str]
+    disposition: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class MediaInfo:
+    """The video stream filmcolor colorizes, plus a summary of the rest of the file.
+
+    ``time_base`` and every pts are exact rationals/integers; ``avg_rate`` is informative
+    only (VFR files have no single rate).
+    """
+
+    path: str
+    container: str
+    video_index: int
+    codec: str
+    width: int
+    height: int
+    time_base: Fraction
+    avg_rate: Fraction | None
+    frame_count: int | None
+    #: Seconds of the video stream as the file declares it (stream duration, Matroska's
+    #: DURATION tag, else the container's); None when unknown.
+    duration: float | None
+    pix_fmt: str
+    bit_depth: int
+    full_range: bool
+    color_range: str
+    color_primaries: str
+    color_trc: str
+    colorspace: str
+    rotation: int
+    audio_streams: int
+    subtitle_streams: int
+    #: The video's display matrix (9 ints, FFmpeg layout) when it has one; copied on output.
+    display_matrix: tuple[int, ...] | None = None
+    streams: tuple[StreamInfo, ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name in self.__dataclass_fields__:
+            value = getattr(self, name)
+            if isinstance(value, Fraction):
+                value = f"{value.numerator}/{value.denominator}"
+            elif name == "streams":
+                value = [{f: getattr(s, f) for f in StreamInfo.__dataclass_fields__} for s in value]
+            out[name] = value
+        return out
+
+
+def is_image_path(path: str | os.PathLike[str]) -> bool:
+    """Whether filmcolor treats ``path`` as a still image (by its extension)."""
+    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
+
+
+def check_input_file(path: str | os.PathLike[str]) -> Path:
+    """Raise ``InputError`` for a missing, unreadable or empty file; return it as a Path."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file; check the path")
+    if p.is_dir():
+        raise InputError(f"{p}: is a folder; give a file, or a folder with -o naming a folder")
+    if p.stat().st_size == 0:
+        raise InputError(f"{p}: file is empty (0 bytes); was it copied completely?")
+    if not os.access(p, os.R_OK):
+        raise InputError(f"{p}: file is not readable; check its permissions")
+    return p
+
+
+def pix_fmt_bit_depth(pix_fmt: str) -> int:
+    """Bits of the luma (or first) component of a pixel format, e.g. 8 or 10."""
+    fmt = av.VideoFormat(pix_fmt)
+    return int(fmt.components[0].bits)
+
+
+def default_full_range(pix_fmt: str) -> bool:
+    """Whether luma of this pixel format is full range when the stream does not say."""
+    return pix_fmt.startswith(_FULL_RANGE_FORMATS)
+
+
+def choose_video_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream:
+    """The stream to colorize: the first video stream that is not cover art."""
+    for stream in container.streams.video:
+        if "attached_pic" not in disposition_names(stream):
+            return stream
+    path = container.name
+    raise InputError(f"{path}: no video stream; is it an audio file?")
+
+
+def disposition_names(stream: av.stream.Stream) -> list[str]:
+    disp = stream.disposition
+    return [flag.name for flag in type(disp) if flag.value and flag in disp]
+
+
+def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """Open a media file for reading; ``InputError`` if it is not media at all."""
+    p = check_input_file(path)
+    try:
+        return av.open(str(p), "r")
+    except av.error.InvalidDataError as exc:
+        raise InputError(f"{p}: not a media file, or too damaged to open ({exc.strerror})") from exc
+    except av.error.FFmpegError as exc:
+        raise InputError(f"{p}: cannot open ({exc})") from exc
+
+
+def probe(path: str | os.PathLike[str]) -> MediaInfo:
+    """Describe ``path``'s video stream and list its other streams.
+
+    Decodes the first frame (for pixel format, colour tags and rotation). Raises
+    ``InputError`` when the file is missing, empty, not media, or has no video stream.
+    """
+    with open_input(path) as container:
+        stream = choose_video_stream(container)
+        streams = tuple(
+            StreamInfo(
+                index=s.index,
+                type=s.type,
+                codec=s.codec_context.name if s.codec_context is not None else "unknown",
+                language=s.language,
+                metadata=dict(s.metadata),
+                disposition=disposition_names(s),
+            )
+            for s in container.streams
+        )
+        ctx = stream.codec_context
+        frame = first_frame(container, stream)
+        if frame is None:
+            raise InputError(f"{path}: no decodable video frame; the file may be damaged")
+        pix_fmt = frame.format.name
+        rng = frame.color_range or ctx.color_range
+        duration = declared_duration(container, stream)
+        return MediaInfo(
+            path=str(path),
+            container=container.format.name,
+            video_index=stream.index,
+            codec=ctx.name,
+            width=frame.width,
+            height=frame.height,
+            time_base=Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000),
+            avg_rate=Fraction(stream.average_rate) if stream.average_rate else None,
+            frame_count=stream.frames or None,
+            duration=duration,
+            pix_fmt=pix_fmt,
+            bit_depth=pix_fmt_bit_depth(pix_fmt),
+            full_range=is_full_range(rng, pix_fmt),
+            color_range=COLOR_RANGE_NAMES.get(rng, "unknown"),
+            color_primaries=PRIMARIES_NAMES.get(frame.color_primaries, "unknown"),
+            color_trc=TRC_NAMES.get(frame.color_trc, "unknown"),
+            colorspace=MATRIX_NAMES.get(frame.colorspace, "unknown"),
+            rotation=int(frame.rotation) % 360,
+            audio_streams=len(container.streams.audio),
+            subtitle_streams=len(container.streams.subtitles),
+            display_matrix=frame_display_matrix(frame),
+            streams=streams,
+        )
+
+
+def declared_duration(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> float | None:
+    """The video's length in seconds as the file declares it, or None."""
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    tag = stream.metadata.get("DURATION")  # Matroska writes one per track
+    if tag:
+        try:
+            h, m, sec = tag.split(":")
+            return int(h) * 3600 + int(m) * 60 + float(sec)
+        except ValueError:
+            pass
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return None
+
+
+def is_full_range(color_range: int, pix_fmt: str) -> bool:
+    """Whether luma is full range: the tag when set (2 = JPEG/full), else by pixel format."""
+    if color_range == 2:
+        return True
+    if color_range == 1:
+        return False
+    return default_full_range(pix_fmt)
+
+
+# FFmpeg's enum values (libavutil/pixfmt.h) → the names ffprobe prints.
+COLOR_RANGE_NAMES = {0: "unknown", 1: "tv", 2: "pc"}
+PRIMARIES_NAMES = {1: "bt709", 2: "unknown", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"}
+TRC_NAMES = {1: "bt709", 2: "unknown", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10"}
+MATRIX_NAMES = {0: "gbr", 1: "bt709", 2: "unknown", 5: "bt470bg", 6: "smpte170m", 9: "bt2020nc"}
+
+
+def frame_display_matrix(frame: av.VideoFrame) -> tuple[int, ...] | None:
+    """The frame's 3×3 display matrix (9 ints, FFmpeg's 16.16/2.30 layout), or None."""
+    try:
+        for sd in frame.side_data:
+            if sd.type.name == "DISPLAYMATRIX":
+                data = bytes(sd)
+                if len(data) == 36:
+                    return struct.unpack("<9i", data)
+    except ValueError:
+        # PyAV 18 cannot name some FFmpeg 8 side-data types (e.g. EXIF on JPEG frames) and
+        # raises while iterating; such frames carry no display matrix we could copy.
+        return None
+    return None
+
+
+def first_frame(
+    container: av.container.InputContainer, stream: av.video.stream.VideoStream
+) -> av.VideoFrame | None:
+    """Decode the first decodable frame of ``stream`` (None if there is none)."""
+    try:
+        for packet in container.demux(stream):
+            try:
+                for frame in packet.decode():
+                    return frame
+            except av.error.InvalidDataError:
+                continue
+    except av.error.FFmpegError:
+        return None
+    return None

@@ -1,0 +1,1 @@
+"""The colorization network (``unet``) and its shipped weights format (``weights``)."""

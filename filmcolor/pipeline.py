@@ -1,0 +1,457 @@
+"""``restore()``: decode → colorize → compose → encode, on threads with bounded queues.
+
+Video flow (one pass over the input):
+
+- a decode thread demuxes the input once: luma frames of the colorized stream, and the
+  packets of every other stream, in file order, into a bounded queue;
+- the calling thread batches frames, runs the model and composes Cb/Cr (torch releases the
+  GIL, so decoding and encoding overlap with it);
+- an encode thread encodes the video and muxes it with the copied packets.
+
+Copied packets travel in file order with the frames, so the muxer interleaves by itself and
+memory stays bounded by the queues and the encoder's look-ahead, whatever the film's length.
+Output goes to a temporary file beside OUTPUT and is renamed only when complete.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import os
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import av
+import numpy as np
+
+from .compose import chroma_planes, luma_L, luma_tensor, rgb_picture
+from .config import RestoreConfig
+from .errors import FilmcolorError, InputError, MediaError, UsageError
+from .media.decode import DecodeStats, LumaFrame, iter_media
+from .media.encode import build_frame, choose_output_format, configure_video_stream
+from .media.images import output_bits, read_picture, write_picture
+from .media.probe import check_input_file, is_image_path, open_input, probe
+from .media.remux import add_copied_streams, copy_container_tags
+from .model.colorizer import Colorizer
+
+log = logging.getLogger(__name__)
+
+#: Containers a folder run keeps for its videos; other inputs are written as Matroska.
+KEEP_VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv"})
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Reported to the progress callback after each batch (and once per file in folders)."""
+
+    path: str
+    frames_done: int
+    frames_total: int | None
+    fps: float
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(slots=True)
+class RestoreReport:
+    """A machine-readable summary of one restored file (``--report``)."""
+
+    input: str
+    output: str
+    kind: str
+    frames_in: int = 0
+    frames_out: int = 0
+    frames_undecodable: int = 0
+    frames_concealed: int = 0
+    seconds: dict[str, float] = field(default_factory=dict)
+    fps: float = 0.0
+    settings: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    media: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(slots=True)
+class FolderReport:
+    """Summary of a folder run: one report per finished file, one entry per failed file."""
+
+    input: str
+    output: str
+    files: list[RestoreReport] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        return int(self.failed[0]["exit_code"]) if self.failed else 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "input": self.input,
+            "output": self.output,
+            "files": [f.to_dict() for f in self.files],
+            "failed": self.failed,
+        }
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    On any error or interrupt the temporary file is removed and ``path`` is untouched.
+    """
+    check_output_path(path, overwrite)
+    fd, name = tempfile.mkstemp(
+        prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent
+    )
+    os.close(fd)
+    tmp = Path(name)
+    try:
+        yield tmp
+        if path.exists() and not overwrite:
+            raise UsageError(f"{path}: appeared while restoring; pass --overwrite to replace it")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def check_output_path(path: Path, overwrite: bool) -> None:
+    """``UsageError`` if ``path`` exists (without ``overwrite``) or its folder does not."""
+    if path.exists() and not overwrite:
+        raise UsageError(f"{path}: already exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder; the input is a file, so give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"{path.parent}: output folder does not exist; create it first")
+
+
+def restore(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    config: RestoreConfig | None = None,
+    progress: ProgressCallback | None = None,
+    *,
+    colorizer: Colorizer | None = None,
+) -> RestoreReport | FolderReport:
+    """Colorize a video, an image, or a folder of either, from ``src`` into ``dst``.
+
+    Raises a ``FilmcolorError`` subclass (with its exit code) for bad input, media, usage
+    or weights problems; a folder run reports failed files in the returned report instead.
+    """
+    config = config or RestoreConfig()
+    src_p, dst_p = Path(src), Path(dst)
+    if src_p.is_dir():
+        return restore_folder(src_p, dst_p, config, progress, colorizer=colorizer)
+    check_input_file(src_p)
+    if dst_p.exists() and dst_p.resolve() == src_p.resolve():
+        raise UsageError(f"{dst_p}: output is the input; choose another output name")
+    if is_image_path(src_p):
+        if not is_image_path(dst_p):
+            raise UsageError(f"{dst_p}: the input is an image, so give an image name (.png, .jpg…)")
+        check_output_path(dst_p, config.overwrite)
+        return restore_image(src_p, dst_p, config, colorizer=colorizer)
+    return restore_video(src_p, dst_p, config, progress, colorizer=colorizer)
+
+
+def folder_output_name(src: Path) -> str:
+    """The file name a folder run writes for ``src`` (documented output policy)."""
+    if is_image_path(src) or src.suffix.lower() in KEEP_VIDEO_EXTENSIONS:
+        return src.name
+    return src.stem + ".mkv"
+
+
+def restore_folder(
+    src: Path,
+    dst: Path,
+    config: RestoreConfig,
+    progress: ProgressCallback | None = None,
+    *,
+    colorizer: Colorizer | None = None,
+) -> FolderReport:
+    """Restore every visible file directly inside ``src`` into the folder ``dst``.
+
+    A file that fails is recorded in the report and skipped; the rest are still done. Files
+    are taken in name order; subfolders and hidden files are not entered.
+    """
+    if dst.exists() and not dst.is_dir():
+        raise UsageError(f"{dst}: the input is a folder, so the output must be a folder too")
+    files = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+    if not files:
+        raise InputError(f"{src}: folder has no files to restore")
+    dst.mkdir(parents=True, exist_ok=True)
+    colorizer = colorizer or Colorizer(config.weights, config.colorize)
+    report = FolderReport(input=str(src), output=str(dst))
+    for path in files:
+        out = dst / folder_output_name(path)
+        try:
+            result = restore(path, out, config, progress, colorizer=colorizer)
+        except FilmcolorError as exc:
+            report.failed.append(
+                {"input": str(path), "error": str(exc), "exit_code": exc.exit_code}
+            )
+            log.warning("skipped %s: %s", path, exc)
+            continue
+        assert isinstance(result, RestoreReport)
+        report.files.append(result)
+    return report
+
+
+def restore_image(
+    src: Path, dst: Path, config: RestoreConfig, *, colorizer: Colorizer | None = None
+) -> RestoreReport:
+    """Colorize one still image; the output keeps its size and (format allowing) bit depth."""
+    t0 = time.perf_counter()
+    picture = read_picture(src)
+    colorizer = colorizer or Colorizer(config.weights, config.colorize)
+    report = RestoreReport(input=str(src), output=str(dst), kind="image", frames_in=1)
+    report.settings = config.to_dict()
+    bits = output_bits(dst, picture.bit_depth)
+    if bits < picture.bit_depth:
+        report.warnings.append(f"{dst.suffix} holds 8 bits: the 16-bit source is written as 8")
+    t1 = time.perf_counter()
+    luma = luma_tensor(picture.luma, colorizer.device)
+    L = luma_L(luma, picture.bit_depth, full_range=True)
+    ab = colorizer.predict(L)
+    rgb = rgb_picture(L, ab, bits)[0]
+    t2 = time.perf_counter()
+    with atomic_output(dst, config.overwrite) as tmp:
+        write_picture(tmp, rgb)
+    t3 = time.perf_counter()
+    report.frames_out = 1
+    report.seconds = {"decode": t1 - t0, "model": t2 - t1, "encode": t3 - t2, "total": t3 - t0}
+    report.fps = 1 / max(t3 - t0, 1e-9)
+    return report
+
+
+class _End:
+    """Marks the end of a queue's stream; carries the producer's exception, if any."""
+
+    def __init__(self, error: BaseException | None = None) -> None:
+        self.error = error
+
+
+def _put(q: queue.Queue[Any], item: Any, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            q.put(item, timeout=0.1)
+            return
+        except queue.Full:
+            continue
+
+
+def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
+    while True:
+        try:
+            return q.get(timeout=0.1)
+        except queue.Empty:
+            if stop.is_set():
+                return _End()
+
+
+def restore_video(
+    src: Path,
+    dst: Path,
+    config: RestoreConfig,
+    progress: ProgressCallback | None = None,
+    *,
+    colorizer: Colorizer | None = None,
+) -> RestoreReport:
+    """Colorize one video: same frames, same pts, every other stream copied."""
+    t_start = time.perf_counter()
+    check_output_path(dst, config.overwrite)
+    info = probe(src)
+    colorizer = colorizer or Colorizer(config.weights, config.colorize)
+    fmt, warnings = choose_output_format(info, config.encode)
+    report = RestoreReport(input=str(src), output=str(dst), kind="video", warnings=warnings)
+    report.settings = config.to_dict()
+    report.media = info.to_dict()
+    stats = DecodeStats()
+    seconds = {"decode": 0.0, "model": 0.0, "compose": 0.0, "encode": 0.0}
+    stop = threading.Event()
+    decoded: queue.Queue[Any] = queue.Queue(maxsize=config.queue_frames)
+    composed: queue.Queue[Any] = queue.Queue(maxsize=config.queue_frames)
+    frames_out = 0
+
+    with atomic_output(dst, config.overwrite) as tmp, open_input(src) as inp:
+        options = {}
+        if dst.suffix.lower() in (".mp4", ".m4v", ".mov"):
+            # The edit list is written in the movie timescale: at its default (1000) a
+            # non-zero first pts moves by up to a millisecond. The video's own keeps it exact.
+            options["movie_timescale"] = str(info.time_base.denominator)
+        try:
+            out = av.open(str(tmp), "w", container_options=options)
+        except ValueError as exc:
+            raise UsageError(
+                f"{dst}: cannot tell the container from '{dst.suffix}'; use .mp4, .mkv or .mov"
+            ) from exc
+        try:
+            video = configure_video_stream(out, info, fmt, config.encode, info.display_matrix)
+            plans = add_copied_streams(out, inp, info.video_index, report.warnings)
+            copy_container_tags(out, inp)
+
+            def decode_worker() -> None:
+                error: BaseException | None = None
+                try:
+                    items = iter_media(inp, info, stats, copy_streams=plans.keys())
+                    while not stop.is_set():
+                        t = time.perf_counter()
+                        item = next(items, None)
+                        seconds["decode"] += time.perf_counter() - t
+                        if item is None:
+                            break
+                        _put(decoded, item, stop)
+                except BaseException as exc:  # handed to the main thread
+                    error = exc
+                _put(decoded, _End(error), stop)
+
+            def encode_worker() -> None:
+                nonlocal frames_out
+                try:
+                    while True:
+                        item = _get(composed, stop)
+                        if isinstance(item, _End):
+                            if stop.is_set():
+                                return
+                            break
+                        t = time.perf_counter()
+                        if isinstance(item, av.Packet):
+                            plan = plans[item.stream.index]
+                            out.mux(plan.packets_for(item))
+                        else:
+                            pts, luma, chroma = item
+                            frame = build_frame(luma, chroma, fmt, pts, info.time_base)
+                            out.mux(video.encode(frame))
+                            frames_out += 1
+                        seconds["encode"] += time.perf_counter() - t
+                    t = time.perf_counter()
+                    out.mux(video.encode(None))
+                    for plan in plans.values():
+                        out.mux(plan.flush())
+                    seconds["encode"] += time.perf_counter() - t
+                except BaseException as exc:
+                    errors.append(exc)
+                    stop.set()
+
+            errors: list[BaseException] = []
+            decoder = threading.Thread(target=decode_worker, name="filmcolor-decode", daemon=True)
+            encoder = threading.Thread(target=encode_worker, name="filmcolor-encode", daemon=True)
+            decoder.start()
+            encoder.start()
+            try:
+                _colorize_stream(
+                    decoded, composed, stop, colorizer, info, fmt, config, seconds, progress
+                )
+            except BaseException:
+                stop.set()
+                raise
+            finally:
+                decoder.join()
+                if stop.is_set():
+                    encoder.join()
+                else:
+                    _put(composed, _End(), stop)
+                    encoder.join()
+            if errors:
+                raise _media_error(errors[0], "encoding")
+        except av.error.FFmpegError as exc:
+            raise MediaError(f"{dst}: {exc}") from exc
+        finally:
+            with contextlib.suppress(av.error.FFmpegError, ValueError):
+                out.close()
+        report.warnings.extend(stats.warnings)
+        report.frames_in = stats.frames + stats.packets_undecodable
+        report.frames_undecodable = stats.packets_undecodable
+        report.frames_concealed = stats.frames_concealed
+        report.frames_out = frames_out
+        if stats.frames == 0:
+            raise MediaError(f"{src}: no video frame could be decoded; the file is damaged")
+        if config.strict and (stats.packets_undecodable or stats.truncated):
+            raise MediaError(
+                f"{src}: {stats.packets_undecodable} undecodable frame(s)"
+                + (", file truncated" if stats.truncated else "")
+                + "; --strict refuses damaged input (drop --strict to keep every good frame)"
+            )
+    total = time.perf_counter() - t_start
+    seconds["total"] = total
+    report.seconds = seconds
+    report.fps = frames_out / max(total, 1e-9)
+    return report
+
+
+def _media_error(exc: BaseException, stage: str) -> BaseException:
+    if isinstance(exc, FilmcolorError):
+        return exc
+    if isinstance(exc, av.error.FFmpegError):
+        return MediaError(f"{stage} failed: {exc}")
+    return exc
+
+
+def _colorize_stream(
+    decoded: queue.Queue[Any],
+    composed: queue.Queue[Any],
+    stop: threading.Event,
+    colorizer: Colorizer,
+    info: Any,
+    fmt: Any,
+    config: RestoreConfig,
+    seconds: dict[str, float],
+    progress: ProgressCallback | None,
+) -> None:
+    """Main-thread stage: batch frames, predict chroma, compose, pass on in file order."""
+    pending: list[Any] = []
+    n_frames = 0
+    done = 0
+    t_start = time.perf_counter()
+    batch = max(1, config.colorize.batch_size)
+
+    def flush() -> None:
+        nonlocal n_frames, done
+        frames = [x for x in pending if isinstance(x, LumaFrame)]
+        chroma: np.ndarray | None = None
+        if frames:
+            t = time.perf_counter()
+            luma = luma_tensor([f.luma for f in frames], colorizer.device)
+            L = luma_L(luma, info.bit_depth, info.full_range)
+            ab = colorizer.predict(L)
+            t2 = time.perf_counter()
+            chroma = chroma_planes(L, ab, fmt)
+            seconds["model"] += t2 - t
+            seconds["compose"] += time.perf_counter() - t2
+        i = 0
+        for item in pending:
+            if isinstance(item, LumaFrame):
+                assert chroma is not None
+                _put(composed, (item.pts, item.luma, chroma[i]), stop)
+                i += 1
+            else:
+                _put(composed, item, stop)
+        pending.clear()
+        done += n_frames
+        n_frames = 0
+        if progress is not None and frames:
+            elapsed = time.perf_counter() - t_start
+            progress(Progress(info.path, done, info.frame_count, done / max(elapsed, 1e-9)))
+
+    while True:
+        item = _get(decoded, stop)
+        if isinstance(item, _End):
+            if item.error is not None:
+                raise _media_error(item.error, "decoding")
+            break
+        pending.append(item)
+        if isinstance(item, LumaFrame):
+            n_frames += 1
+            if n_frames >= batch:
+                flush()
+        if stop.is_set():
+            return
+    flush()

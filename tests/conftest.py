@@ -1,0 +1,42 @@
+"""Shared fixtures: weights files built inside the tests (no trained weights needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from filmcolor.config import ColorizeConfig, ModelConfig, RestoreConfig
+from filmcolor.model.unet import ColorUNet
+from filmcolor.model.weights import save_weights
+
+#: The constant colour the test network predicts everywhere (Lab a, b).
+CONST_AB = (20.0, -30.0)
+#: A small render size keeps the model cheap on the CPU in tests.
+TEST_RENDER = 64
+
+
+def make_const_weights(path: Path, ab: tuple[float, float] = CONST_AB) -> Path:
+    """A weights file whose network outputs the constant ``ab`` (head zeroed, bias set)."""
+    torch.manual_seed(0)
+    config = ModelConfig()
+    model = ColorUNet(config).eval()
+    with torch.no_grad():
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor(ab))
+    save_weights(path, model, config, half=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def const_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_const_weights(tmp_path_factory.mktemp("weights") / "const.safetensors")
+
+
+@pytest.fixture(scope="session")
+def const_config(const_weights: Path) -> RestoreConfig:
+    return RestoreConfig(
+        weights=str(const_weights),
+        colorize=ColorizeConfig(device="cpu", render_size=TEST_RENDER, batch_size=4),
+    )

@@ -1,0 +1,273 @@
+"""Frame-exactness and stream preservation of `restore` on generated videos."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from conftest import CONST_AB
+from mediagen import make_video, probe_streams
+
+from filmcolor.config import EncodeConfig, RestoreConfig
+from filmcolor.errors import UsageError
+from filmcolor.media.encode import choose_output_format, configure_video_stream
+from filmcolor.media.probe import probe
+from filmcolor.pipeline import Progress, RestoreReport, restore
+
+
+def planes(path: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], str]:
+    """Every decoded frame's Y, Cb, Cr planes (cropped to the picture) and the pix_fmt."""
+    ys, cbs, crs = [], [], []
+    pix_fmt = ""
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            pix_fmt = frame.format.name
+            dt = np.dtype(np.uint8 if frame.format.components[0].bits <= 8 else "<u2")
+            out = []
+            for p in frame.planes[:3]:
+                a = np.frombuffer(p, dt)[: p.line_size // dt.itemsize * p.height]
+                out.append(a.reshape(p.height, -1)[:, : p.width].copy())
+            ys.append(out[0])
+            cbs.append(out[1])
+            crs.append(out[2])
+    return ys, cbs, crs, pix_fmt
+
+
+def run(src: Path, dst: Path, config: RestoreConfig, **encode: object) -> RestoreReport:
+    if encode:
+        config = dataclasses.replace(config, encode=EncodeConfig(**encode))  # type: ignore[arg-type]
+    report = restore(src, dst, config)
+    assert isinstance(report, RestoreReport)
+    return report
+
+
+def assert_same_streams(src: Path, dst: Path) -> tuple[dict, dict]:
+    a, b = probe_streams(src), probe_streams(dst)
+    va, vb = a["video"][0], b["video"][0]
+    assert len(vb["pts"]) == len(va["pts"])
+    assert vb["pts"] == va["pts"]
+    assert (vb["width"], vb["height"]) == (va["width"], va["height"])
+    assert len(b["streams"]) == len(a["streams"])
+    for kind in ("audio", "subtitle"):
+        assert len(b[kind]) == len(a[kind])
+        for sa, sb in zip(a[kind], b[kind], strict=True):
+            assert sb["codec"] == sa["codec"]
+            assert sb["language"] == sa["language"]
+            assert sb["disposition"] == sa["disposition"]
+            assert sb["packets"] == sa["packets"], f"{kind} payloads differ"
+    return a, b
+
+
+def test_mkv_with_two_audio_tracks_subtitles_chapters(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(
+        src,
+        frames=30,
+        audio=[{"codec": "aac"}, {"codec": "aac", "language": "fra", "freq": 660}],
+        subtitles=True,
+        chapters=True,
+        metadata={"title": "Reel 1"},
+    )
+    report = run(src, dst, const_config)
+    a, b = assert_same_streams(src, dst)
+    assert b["metadata"].get("title") == "Reel 1"
+    assert [c["metadata"] for c in b["chapters"]] == [c["metadata"] for c in a["chapters"]]
+    assert [s["language"] for s in b["audio"]] == ["eng", "fra"]
+    assert report.frames_in == report.frames_out == 30
+    assert report.frames_undecodable == 0
+    _, cb, _, _ = planes(dst)
+    assert np.abs(cb[5].astype(int) - 128).mean() > 5, "output has no colour"
+
+
+def test_mp4_cfr_ntsc_rate_audio_and_mov_text(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    pts = make_video(
+        src, frames=30, audio=[{"codec": "aac"}, {"codec": "aac"}], subtitles=True, chapters=True
+    )
+    run(src, dst, const_config)
+    a, b = assert_same_streams(src, dst)
+    assert b["video"][0]["pts"] == pts
+    assert len(b["chapters"]) == len(a["chapters"]) == 2
+    with av.open(str(dst)) as c:
+        assert c.streams.video[0].average_rate == Fraction(24000, 1001)
+
+
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_vfr_keeps_every_pts(tmp_path: Path, const_config, ext: str) -> None:
+    src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
+    pts = make_video(src, frames=25, vfr=True, audio=[{"codec": "aac"}])
+    assert len(set(np.diff(pts))) > 1, "generator did not make VFR"
+    run(src, dst, const_config)
+    assert_same_streams(src, dst)
+
+
+def test_nonzero_start_pts_in_mp4(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    pts = make_video(src, frames=12, start_pts=2002, time_base=Fraction(1, 24000))
+    run(src, dst, const_config)
+    assert probe_streams(dst)["video"][0]["pts"] == pts
+
+
+def test_odd_size_kept_as_444_with_warning(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, width=321, height=241, frames=8, pix_fmt="yuv444p")
+    report = run(src, dst, const_config)
+    ys, cbs, _, pix_fmt = planes(dst)
+    assert ys[0].shape == (241, 321) and cbs[0].shape == (241, 321)
+    assert pix_fmt == "yuv444p"
+    assert any("odd picture size" in w for w in report.warnings)
+    assert_same_streams(src, dst)
+
+
+def test_rotation_display_matrix_copied(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_video(src, frames=6, rotation=90)
+    run(src, dst, const_config)
+    a, b = probe_streams(src)["video"][0], probe_streams(dst)["video"][0]
+    assert a["rotation"] == 90
+    assert b["rotation"] == 90
+    assert b["display_matrix"] == a["display_matrix"]
+    assert (b["width"], b["height"]) == (a["width"], a["height"])  # stored orientation kept
+
+
+def test_10bit_gray_lossless_ffv1_keeps_y_exactly(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, frames=8, codec="ffv1", pix_fmt="gray10le", gray=True)
+    run(src, dst, const_config, codec="ffv1")
+    ys_in, _, _, _ = planes_gray(src)
+    ys_out, cbs, _, pix_fmt = planes(dst)
+    assert pix_fmt == "yuv420p10le"
+    assert len(ys_out) == len(ys_in) == 8
+    for a, b in zip(ys_in, ys_out, strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert cbs[0].max() > 255, "chroma should be 10-bit code values"
+    assert_same_streams(src, dst)
+
+
+def planes_gray(path: Path) -> tuple[list[np.ndarray], None, None, str]:
+    ys = []
+    with av.open(str(path)) as c:
+        for frame in c.decode(video=0):
+            p = frame.planes[0]
+            dt = np.dtype(np.uint8 if frame.format.components[0].bits <= 8 else "<u2")
+            a = np.frombuffer(p, dt)[: p.line_size // dt.itemsize * p.height]
+            ys.append(a.reshape(p.height, -1)[:, : p.width].copy())
+    return ys, None, None, ""
+
+
+def test_x264_lossless_keeps_y_exactly(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    make_video(src, frames=10, audio=[{"codec": "aac"}])
+    run(src, dst, const_config, codec="libx264", crf=0)
+    ys_in = planes(src)[0]
+    ys_out = planes(dst)[0]
+    for a, b in zip(ys_in, ys_out, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def _psnr(a: list[np.ndarray], b: list[np.ndarray], peak: float = 255.0) -> float:
+    mse = np.mean(
+        [np.mean((x.astype(float) - y.astype(float)) ** 2) for x, y in zip(a, b, strict=True)]
+    )
+    return float(10 * np.log10(peak**2 / mse))
+
+
+def test_default_lossy_y_psnr_matches_a_plain_transcode(tmp_path: Path, const_config) -> None:
+    src, dst, plain = tmp_path / "in.mkv", tmp_path / "out.mkv", tmp_path / "plain.mkv"
+    make_video(src, frames=24, codec="ffv1", pix_fmt="yuv420p", gray=True)
+    run(src, dst, const_config)
+    # The plain transcode: the source frames, as they are, through the same encoder set up
+    # by the same code with the same (default) settings.
+    info = probe(src)
+    fmt, _ = choose_output_format(info, EncodeConfig())
+    with av.open(str(src)) as inp, av.open(str(plain), "w") as out:
+        vs = configure_video_stream(out, info, fmt, EncodeConfig(), None)
+        for frame in inp.decode(video=0):
+            frame.pict_type = av.video.frame.PictureType.NONE  # as ffmpeg does: no forced I
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode())
+    ys_in = planes(src)[0]
+    ours, theirs = _psnr(ys_in, planes(dst)[0]), _psnr(ys_in, planes(plain)[0])
+    assert abs(ours - theirs) <= 0.1, (ours, theirs)
+
+
+def _expected_chroma(y: np.ndarray, ab: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Reference Cb/Cr (BT.709, limited) of Lab (L of the gray luma ``y``, ``ab``) via OpenCV."""
+    unit = np.clip((y.astype(np.float32) - 16) / 219, 0, 1)
+    gray = np.repeat(unit[..., None], 3, axis=2)
+    L = cv2.cvtColor(gray, cv2.COLOR_RGB2Lab)[..., 0]
+    lab = np.dstack([L, np.full_like(L, ab[0]), np.full_like(L, ab[1])]).astype(np.float32)
+    r, g, b = np.moveaxis(np.clip(cv2.cvtColor(lab, cv2.COLOR_Lab2RGB), 0, 1), 2, 0)
+    yy = 0.2126 * r + 0.7152 * g + 0.0722 * b
+    return (b - yy) / 1.8556 * 224 + 128, (r - yy) / 1.5748 * 224 + 128
+
+
+def test_constant_ab_gives_the_lab_to_ycbcr_chroma(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, frames=4, codec="ffv1", pix_fmt="yuv420p", gray=True)
+    run(src, dst, const_config, codec="ffv1")
+    ys, cbs, crs, pix_fmt = planes(dst)
+    assert pix_fmt == "yuv420p"
+    for y, cb, cr in zip(ys, cbs, crs, strict=True):
+        exp_cb, exp_cr = _expected_chroma(y, CONST_AB)
+        # 4:2:0: the reference is averaged over each 2×2 block; judge only flat areas.
+        exp_cb = cv2.resize(exp_cb, cb.shape[::-1], interpolation=cv2.INTER_AREA)
+        exp_cr = cv2.resize(exp_cr, cr.shape[::-1], interpolation=cv2.INTER_AREA)
+        flat = cv2.dilate(cv2.Canny(y, 10, 30), np.ones((7, 7), np.uint8)) == 0
+        flat = cv2.resize(flat.astype(np.uint8), cb.shape[::-1], interpolation=cv2.INTER_NEAREST)
+        assert flat.mean() > 0.2
+        assert np.abs(cb.astype(float) - exp_cb)[flat > 0].max() <= 2
+        assert np.abs(cr.astype(float) - exp_cr)[flat > 0].max() <= 2
+
+
+def test_audio_the_container_cannot_hold_is_reencoded_with_a_warning(
+    tmp_path: Path, const_config
+) -> None:
+    src, dst = tmp_path / "in.mov", tmp_path / "out.mp4"
+    make_video(src, frames=12, audio=[{"codec": "aac"}, {"codec": "pcm_mulaw", "rate": 8000}])
+    report = run(src, dst, const_config)
+    a, b = probe_streams(src), probe_streams(dst)
+    assert [s["codec"] for s in b["audio"]] == ["aac", "aac"]
+    assert b["audio"][0]["packets"] == a["audio"][0]["packets"]  # the AAC track is copied
+    assert [s["language"] for s in b["audio"]] == ["eng", "fra"]
+    assert any("re-encoded to AAC" in w and ".mov" in w for w in report.warnings)
+    assert b["video"][0]["pts"] == a["video"][0]["pts"]
+
+
+def test_subtitles_the_container_cannot_hold_are_refused(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mp4"
+    make_video(src, frames=6, subtitles=True)
+    with pytest.raises(UsageError, match=r"subtitle stream #1 \(srt\).*\.mkv"):
+        run(src, dst, const_config)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
+
+
+def test_interrupt_leaves_nothing_and_stops_threads(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, frames=40)
+    before = threading.active_count()
+
+    def interrupt(progress: Progress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        restore(src, dst, const_config, interrupt)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
+    assert threading.active_count() == before
+
+
+def test_existing_output_is_refused_before_any_work(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, frames=4)
+    dst.write_bytes(b"keep me")
+    with pytest.raises(UsageError, match="--overwrite"):
+        run(src, dst, const_config)
+    assert dst.read_bytes() == b"keep me"
+    report = run(src, dst, dataclasses.replace(const_config, overwrite=True))
+    assert report.frames_out == 4
