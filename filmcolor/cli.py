@@ -96,7 +96,7 @@ def _progress_display(quiet: bool) -> Iterator[Callable[[Any], None] | None]:
             def update(p: Any) -> None:
                 if p.path not in tasks:
                     tasks[p.path] = bar.add_task(Path(p.path).name, total=p.frames_total, fps=0.0)
-                bar.update(tasks[p.path], completed=p.frames_done, fps=p.fps)
+                bar.update(tasks[p.path], completed=p.frames_done, total=p.frames_total, fps=p.fps)
 
             yield update
         return
@@ -104,7 +104,7 @@ def _progress_display(quiet: bool) -> Iterator[Callable[[Any], None] | None]:
 
     def plain(p: Any) -> None:
         now = time.monotonic()
-        if now - last[0] >= 5.0 or (p.frames_total and p.frames_done >= p.frames_total):
+        if now - last[0] >= 5.0 or p.finished:
             last[0] = now
             total = f"/{p.frames_total}" if p.frames_total else ""
             click.echo(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .color import lab_to_rgb, luma_to_L, quantize_chroma, rgb_to_chroma
 from .media.encode import OutputFormat
@@ -27,21 +26,23 @@ def luma_L(luma: torch.Tensor, bit_depth: int, full_range: bool) -> torch.Tensor
     return luma_to_L(luma, bit_depth, full_range).unsqueeze(1)
 
 
+def chroma_size(height: int, width: int, fmt: OutputFormat) -> tuple[int, int]:
+    """(h, w) of ``fmt``'s chroma planes for a ``height`` × ``width`` picture."""
+    sx, sy = fmt.chroma_shift
+    return -(-height // (1 << sy)), -(-width // (1 << sx))
+
+
 def chroma_planes(L: torch.Tensor, ab: torch.Tensor, fmt: OutputFormat) -> np.ndarray:
     """Cb/Cr planes of the picture (L, ab) in ``fmt``.
 
     Args:
-        L: ``(N, 1, H, W)`` float32 Lab L in [0, 100], the source's.
-        ab: ``(N, 2, H, W)`` float32 Lab a, b at full resolution.
+        L: ``(N, 1, h, w)`` float32 Lab L in [0, 100], the source's, at chroma size.
+        ab: ``(N, 2, h, w)`` float32 Lab a, b at chroma size (see ``chroma_size``).
     Returns:
-        ``(N, 2, ceil(H / 2**sy), ceil(W / 2**sx))`` uint8 or uint16 code values, subsampled by
-        averaging as ``fmt.chroma_shift`` says, in ``fmt``'s bit depth, range and matrix.
+        ``(N, 2, h, w)`` uint8 or uint16 code values in ``fmt``'s bit depth, range and matrix.
     """
     rgb = lab_to_rgb(torch.cat((L, ab), dim=1))
     chroma = rgb_to_chroma(rgb, fmt.matrix, fmt.bit_depth, fmt.full_range)  # type: ignore[arg-type]
-    sx, sy = fmt.chroma_shift
-    if sx or sy:
-        chroma = F.avg_pool2d(chroma, (1 << sy, 1 << sx), ceil_mode=True)
     dtype = np.uint8 if fmt.bit_depth <= 8 else np.uint16
     return quantize_chroma(chroma, fmt.bit_depth, fmt.full_range).cpu().numpy().astype(dtype)
 

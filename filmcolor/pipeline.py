@@ -31,7 +31,7 @@ from typing import Any
 import av
 import numpy as np
 
-from .compose import chroma_planes, luma_L, luma_tensor, rgb_picture
+from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_picture
 from .config import RestoreConfig
 from .errors import FilmcolorError, InputError, MediaError, UsageError
 from .media.decode import DecodeStats, LumaFrame, iter_media
@@ -53,8 +53,11 @@ class Progress:
 
     path: str
     frames_done: int
+    #: Frames in the file: counted by the container, else estimated from its duration.
     frames_total: int | None
     fps: float
+    #: True on the last call for this file.
+    finished: bool = False
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -220,7 +223,7 @@ def restore_image(
     t1 = time.perf_counter()
     luma = luma_tensor(picture.luma, colorizer.device)
     L = luma_L(luma, picture.bit_depth, full_range=True)
-    ab = colorizer.predict(L)
+    L, ab = colorizer.predict(L)
     rgb = rgb_picture(L, ab, bits)[0]
     t2 = time.perf_counter()
     with atomic_output(dst, config.overwrite) as tmp:
@@ -287,6 +290,11 @@ def restore_video(
             # The edit list is written in the movie timescale: at its default (1000) a
             # non-zero first pts moves by up to a millisecond. The video's own keeps it exact.
             options["movie_timescale"] = str(info.time_base.denominator)
+        elif dst.suffix.lower() in (".mkv", ".mka", ".webm"):
+            # By default the Matroska muxer shifts the whole file when a packet is timed
+            # before zero (AAC priming from an MP4 source): Matroska can store those
+            # timestamps, so keep them and every pts as it was.
+            options["avoid_negative_ts"] = "disabled"
         try:
             out = av.open(str(tmp), "w", container_options=options)
         except ValueError as exc:
@@ -412,8 +420,11 @@ def _colorize_stream(
     done = 0
     t_start = time.perf_counter()
     batch = max(1, config.colorize.batch_size)
+    total = info.frame_count
+    if total is None and info.duration and info.avg_rate:
+        total = round(info.duration * info.avg_rate)
 
-    def flush() -> None:
+    def flush(finished: bool = False) -> None:
         nonlocal n_frames, done
         frames = [x for x in pending if isinstance(x, LumaFrame)]
         chroma: np.ndarray | None = None
@@ -421,9 +432,9 @@ def _colorize_stream(
             t = time.perf_counter()
             luma = luma_tensor([f.luma for f in frames], colorizer.device)
             L = luma_L(luma, info.bit_depth, info.full_range)
-            ab = colorizer.predict(L)
+            L_c, ab = colorizer.predict(L, chroma_size(info.height, info.width, fmt))
             t2 = time.perf_counter()
-            chroma = chroma_planes(L, ab, fmt)
+            chroma = chroma_planes(L_c, ab, fmt)
             seconds["model"] += t2 - t
             seconds["compose"] += time.perf_counter() - t2
         i = 0
@@ -437,9 +448,10 @@ def _colorize_stream(
         pending.clear()
         done += n_frames
         n_frames = 0
-        if progress is not None and frames:
+        if progress is not None and (frames or finished):
             elapsed = time.perf_counter() - t_start
-            progress(Progress(info.path, done, info.frame_count, done / max(elapsed, 1e-9)))
+            fps = done / max(elapsed, 1e-9)
+            progress(Progress(info.path, done, done if finished else total, fps, finished))
 
     while True:
         item = _get(decoded, stop)
@@ -454,4 +466,4 @@ def _colorize_stream(
                 flush()
         if stop.is_set():
             return
-    flush()
+    flush(finished=True)

@@ -227,3 +227,43 @@ def test_help_lists_exit_codes() -> None:
     assert result.exit_code == 0
     for code in ("130", "weights", "input: missing"):
         assert code in result.stdout
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(
+    tmp_path: Path, clip: Path, const_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filmcolor.pipeline as pipeline
+
+    real = pipeline.restore_video
+
+    def interrupted(*args, **kwargs):
+        def stop(progress):
+            raise KeyboardInterrupt
+
+        return real(args[0], args[1], args[2], stop, colorizer=kwargs.get("colorizer"))
+
+    monkeypatch.setattr(pipeline, "restore_video", interrupted)
+    code, err = cli("restore", clip, "-o", tmp_path / "o.mkv", weights=const_weights)
+    assert code == 130
+    assert_one_line_error(err, "interrupted")
+    assert only_output_files(tmp_path) == []
+
+
+def test_progress_is_plain_lines_when_not_a_terminal(
+    tmp_path: Path, clip: Path, const_weights: Path
+) -> None:
+    argv = ["restore", str(clip), "-o", str(tmp_path / "o.mkv"), "--device", "cpu"]
+    argv += ["--render-size", str(TEST_RENDER), "--weights", str(const_weights)]
+    result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 0, result.stderr
+    assert "48/48 frames" in result.stderr
+    assert result.stdout == ""
+
+
+def test_import_has_no_heavy_side_effects() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, filmcolor; print('torch' in sys.modules, 'av' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]

@@ -271,3 +271,115 @@ def test_existing_output_is_refused_before_any_work(tmp_path: Path, const_config
     assert dst.read_bytes() == b"keep me"
     report = run(src, dst, dataclasses.replace(const_config, overwrite=True))
     assert report.frames_out == 4
+
+
+def _decoded_y_and_tags(path: Path) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
+    ys, tags = [], []
+    with av.open(str(path)) as c:
+        for f in c.decode(video=0):
+            p = f.planes[0]
+            dt = np.dtype(np.uint8 if f.format.components[0].bits <= 8 else "<u2")
+            a = np.frombuffer(p, dt)[: p.line_size // dt.itemsize * p.height]
+            ys.append(a.reshape(p.height, -1)[:, : p.width].copy())
+            tags.append((f.color_range, f.colorspace, f.color_primaries, f.color_trc))
+    return ys, tags
+
+
+@pytest.mark.parametrize(
+    ("ext", "codec", "pix_fmt", "y_exact"),
+    [
+        (".mkv", "ffv1", "gray", True),
+        (".mkv", "libx264", "yuvj420p", False),
+        (".mp4", "libx264", "yuv420p10le", False),
+        (".mov", "png", "pal8", False),
+        (".mkv", "libx264rgb", "rgb24", False),
+    ],
+)
+def test_source_pixel_formats(
+    tmp_path: Path, const_config, ext: str, codec: str, pix_fmt: str, y_exact: bool
+) -> None:
+    src, dst = tmp_path / f"in{ext}", tmp_path / "out.mkv"
+    make_video(src, frames=6, codec=codec, pix_fmt=pix_fmt, gray=pix_fmt in ("gray", "pal8"))
+    info = probe(src)
+    run(src, dst, const_config, codec="ffv1")
+    a, b = probe_streams(src)["video"][0], probe_streams(dst)["video"][0]
+    seconds = [float(p * a["time_base"]) for p in a["pts"]]
+    assert [float(p * b["time_base"]) for p in b["pts"]] == pytest.approx(seconds, abs=5e-4)
+    assert (b["width"], b["height"]) == (a["width"], a["height"])
+    ys_out, tags = _decoded_y_and_tags(dst)
+    assert b["bits"] == (10 if info.bit_depth > 8 else 8)
+    full = 2 if info.full_range else 1
+    assert all(t == (full, 1, 1, 1) for t in tags)  # range as the source, BT.709 tags
+    ys_in = _decoded_y_and_tags(src)[0]
+    if y_exact:
+        for y_in, y_out in zip(ys_in, ys_out, strict=True):
+            np.testing.assert_array_equal(y_in, y_out)
+    elif info.pix_fmt.startswith(("yuv", "gray")):
+        # Lossless ffv1 output: the source's Y plane, code value for code value.
+        for y_in, y_out in zip(ys_in, ys_out, strict=True):
+            np.testing.assert_array_equal(y_in, y_out)
+    else:  # RGB and palette sources: the luma is made from RGB with BT.601 weights
+        with av.open(str(src)) as c:
+            rgbs = [f.to_ndarray(format="rgb24").astype(float) for f in c.decode(video=0)]
+        for rgb, y_out in zip(rgbs, ys_out, strict=True):
+            expected = rgb @ np.array([0.299, 0.587, 0.114])
+            assert np.abs(expected - y_out).mean() < 1.0
+
+
+@pytest.mark.parametrize(
+    ("codec", "pix_fmt", "ext"),
+    [
+        ("libx264", "yuv420p", ".mkv"),
+        ("libx265", "yuv420p", ".mp4"),
+        ("prores", "yuv422p10le", ".mov"),
+        ("ffv1", "yuv420p", ".mkv"),
+    ],
+)
+def test_codecs_and_colour_tags_on_stream_and_frames(
+    tmp_path: Path, const_config, codec: str, pix_fmt: str, ext: str
+) -> None:
+    src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
+    make_video(src, frames=6, audio=[{"codec": "aac"}])
+    run(src, dst, const_config, codec=codec)
+    assert_same_streams(src, dst)
+    assert probe_streams(dst)["video"][0]["pix_fmt"] == pix_fmt
+    with av.open(str(dst)) as c:
+        ctx = c.streams.video[0].codec_context
+        assert (ctx.color_range, ctx.colorspace, ctx.color_primaries, ctx.color_trc) == (1, 1, 1, 1)
+    _, tags = _decoded_y_and_tags(dst)
+    assert tags and all(t == (1, 1, 1, 1) for t in tags)
+
+
+def test_codec_the_container_cannot_hold_is_a_usage_error(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mov", tmp_path / "out.mov"
+    make_video(src, frames=3)
+    with pytest.raises(UsageError, match=r"cannot hold ffv1.*\.mkv"):
+        run(src, dst, const_config, codec="ffv1")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mov"]
+
+
+def test_mp4_source_into_matroska_keeps_timestamps(tmp_path: Path, const_config) -> None:
+    # MP4 AAC starts before zero (encoder priming); Matroska must not shift the file for it.
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mkv"
+    make_video(src, frames=6, audio=[{"codec": "aac"}])
+    run(src, dst, const_config)
+    a, b = probe_streams(src), probe_streams(dst)
+    ms = [round(float(p * a["video"][0]["time_base"]) * 1000) for p in a["video"][0]["pts"]]
+    assert b["video"][0]["pts"] == ms
+    assert b["audio"][0]["packets"] == a["audio"][0]["packets"]
+
+
+def test_sample_aspect_ratio_is_kept(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, width=176, height=144, frames=4)
+    # Re-encode it with a 12:11 (PAL DV-like) pixel aspect ratio.
+    with av.open(str(src)) as inp, av.open(str(tmp_path / "sar.mkv"), "w") as out:
+        vs = out.add_stream("libx264", rate=25)
+        vs.width, vs.height, vs.pix_fmt = 176, 144, "yuv420p"
+        vs.codec_context.sample_aspect_ratio = Fraction(12, 11)
+        for frame in inp.decode(video=0):
+            frame.pict_type = av.video.frame.PictureType.NONE
+            out.mux(vs.encode(frame))
+        out.mux(vs.encode())
+    run(tmp_path / "sar.mkv", dst, const_config)
+    assert probe(dst).sample_aspect_ratio == Fraction(12, 11)

@@ -119,6 +119,12 @@ def configure_video_stream(
         options["vendor"] = "apl0"
     elif config.codec == "ffv1":
         options.update({"level": "3", "slicecrc": "1", "g": "1"})
+    if codec not in output.supported_codecs:
+        fits = ".mov or .mkv" if config.codec == "prores" else ".mkv"
+        raise UsageError(
+            f"the {output.format.name.split(',')[0]} container cannot hold {config.codec} "
+            f"video; write the output as {fits}"
+        )
     try:
         stream = output.add_stream(codec, options=options)
     except (ValueError, av.error.FFmpegError) as exc:
@@ -131,6 +137,8 @@ def configure_video_stream(
     ctx.time_base = info.time_base
     if info.avg_rate:
         ctx.framerate = info.avg_rate
+    if info.sample_aspect_ratio:
+        ctx.sample_aspect_ratio = info.sample_aspect_ratio
     ctx.thread_count = config.threads
     ctx.thread_type = "AUTO"
     ctx.color_range = 2 if fmt.full_range else 1

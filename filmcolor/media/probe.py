@@ -61,6 +61,8 @@ class MediaInfo:
     rotation: int
     audio_streams: int
     subtitle_streams: int
+    #: Pixel aspect ratio (anamorphic DV/DVD sources are not 1:1); copied on output.
+    sample_aspect_ratio: Fraction | None = None
     #: The video's display matrix (9 ints, FFmpeg layout) when it has one; copied on output.
     display_matrix: tuple[int, ...] | None = None
     streams: tuple[StreamInfo, ...] = field(default=())
@@ -180,6 +182,7 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
             audio_streams=len(container.streams.audio),
             subtitle_streams=len(container.streams.subtitles),
             display_matrix=frame_display_matrix(frame),
+            sample_aspect_ratio=Fraction(sar) if (sar := stream.sample_aspect_ratio) else None,
             streams=streams,
         )
 

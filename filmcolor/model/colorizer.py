@@ -157,13 +157,20 @@ class Colorizer:
         return ab[..., :h, :w].float()
 
     @torch.inference_mode()
-    def predict(self, L: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, H, W)`` L in [0, 100] at full resolution → ``(N, 2, H, W)`` float32 ab."""
+    def predict(
+        self, L: torch.Tensor, size: tuple[int, int] | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Colour for ``(N, 1, H, W)`` L in [0, 100] at full resolution.
+
+        Returns ``(L_out, ab)``: ``(N, 1, h, w)`` L and ``(N, 2, h, w)`` float32 ab at ``size``
+        (default: full resolution). A 4:2:0 output asks for its chroma size, so the edge-aware
+        upsampling and the colour maths run on a quarter of the pixels.
+        """
         L = L.to(self.device, torch.float32)
-        size = self.render_shape(*L.shape[-2:])
-        L_low = resize_L(L, size)
+        L_low = resize_L(L, self.render_shape(*L.shape[-2:]))
         ab_low = self.predict_low(L_low)
-        return self.upsample(L_low, ab_low, L)
+        L_out = L if size is None else resize_L(L, size)
+        return L_out, self.upsample(L_low, ab_low, L_out)
 
     def upsample(
         self, L_low: torch.Tensor, ab_low: torch.Tensor, L_full: torch.Tensor
