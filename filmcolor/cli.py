@@ -17,7 +17,7 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
-from .config import ColorizeConfig, EncodeConfig, RestoreConfig
+from .config import ColorizeConfig, EncodeConfig, LossConfig, RestoreConfig, TrainConfig
 from .errors import EXIT_INTERRUPTED, FilmcolorError
 
 EXIT_CODES_HELP = """\b
@@ -261,9 +261,287 @@ def info(file: Path, as_json: bool) -> None:
             click.echo(f"  #{s['index']} {s['type']:9} {s['codec']}{lang}{disp}")
 
 
+@main.command("eval", epilog=EXIT_CODES_HELP)
+@click.argument("reference", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (infinite PSNR is null).")
+def evaluate(reference: Path, candidate: Path, as_json: bool) -> None:
+    """Score CANDIDATE against REFERENCE: PSNR, SSIM (BT.601 luma), colorfulness, ΔCF.
+
+    Two images, or two folders whose images are paired by file name without extension.
+    Sizes must match. PSNR is inf for identical images.
+    """
+    with _errors_to_exit_codes(False):
+        from .metrics import evaluate_paths, jsonable
+
+        result = evaluate_paths(reference, candidate)
+        for w in result["warnings"]:
+            click.echo(f"filmcolor: warning: {w}", err=True)
+        if as_json:
+            click.echo(json.dumps(jsonable(result), indent=2))
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("image", "PSNR dB", "SSIM", "SSIM RGB", "CF cand", "CF ref", "ΔCF")
+        keys = ("psnr", "ssim", "ssim_rgb", "colorfulness_candidate", "colorfulness_reference")
+        keys += ("delta_colorfulness",)
+        rows = result["per_image"]
+        if len(rows) > 1:
+            rows = [*rows, {**result, "name": f"mean of {len(rows)}"}]
+        for m in rows:
+            cells = (f"{m[k]:.4f}" if "ssim" in k else f"{m[k]:.2f}" for k in keys)
+            table.add_row(m["name"], *cells)
+        Console(highlight=False).print(table)
+
+
 def _setup_logging(verbose: bool) -> None:
     logging.basicConfig(
         level=logging.INFO if verbose else logging.ERROR,
         format="filmcolor: %(levelname)s: %(name)s: %(message)s",
         stream=sys.stderr,
     )
+
+
+_TRAIN = TrainConfig()
+_LOSS = LossConfig()
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.option(
+    "--frames",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder of colour images, gray/ + color/ pairs, videos, or a built corpus.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path),
+    default=Path(_TRAIN.output),
+    show_default=True,
+    help="Weights file to write (.safetensors); its checkpoint is OUTPUT with .ckpt.",
+)
+@click.option(
+    "--init",
+    default=_TRAIN.init,
+    show_default=True,
+    help="default (shipped weights), imagenet (pretrained encoder), or a weights/ckpt path.",
+)
+@click.option("--steps", type=click.IntRange(1), default=_TRAIN.steps, show_default=True)
+@click.option(
+    "--epochs",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Train this many passes over the data instead of --steps.",
+)
+@click.option(
+    "--time-limit",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    help="Stop after this many minutes (checkpoint and best weights kept).",
+)
+@click.option("--batch-size", type=click.IntRange(1), default=_TRAIN.batch_size, show_default=True)
+@click.option(
+    "--lr",
+    type=float,
+    default=_TRAIN.lr,
+    show_default=True,
+    help="Learning rate of the decoder (the encoder's is 10x lower).",
+)
+@click.option(
+    "--encoder-lr-scale",
+    type=click.FloatRange(0),
+    default=_TRAIN.encoder_lr_scale,
+    show_default=True,
+    help="Encoder learning rate as a share of --lr; 0 freezes the pretrained encoder.",
+)
+@click.option(
+    "--size",
+    type=click.IntRange(64),
+    default=_TRAIN.size,
+    show_default=True,
+    help="Training crop side in pixels (a multiple of 32).",
+)
+@click.option(
+    "--val-fraction",
+    type=click.FloatRange(0, 0.9),
+    default=_TRAIN.val_fraction,
+    show_default=True,
+    help="Share of pictures (by source picture) held out.",
+)
+@click.option(
+    "--val-every",
+    type=click.IntRange(1),
+    default=_TRAIN.val_every,
+    show_default=True,
+    help="Validate every N steps.",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(1),
+    default=_TRAIN.patience,
+    show_default=True,
+    help="Stop after N validations without improvement.",
+)
+@click.option(
+    "--checkpoint-every", type=click.IntRange(1), default=_TRAIN.checkpoint_every, show_default=True
+)
+@click.option(
+    "--report-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write loss curves, a sample grid and metrics here.",
+)
+@click.option("--device", default=_TRAIN.device, show_default=True)
+@click.option("--resume", is_flag=True, help="Continue from OUTPUT's checkpoint exactly.")
+@click.option("--seed", type=int, default=_TRAIN.seed, show_default=True)
+@click.option(
+    "--degrade",
+    type=click.FloatRange(0, 1),
+    default=_TRAIN.degrade,
+    show_default=True,
+    help="Share of inputs given film damage (grain, scratches…).",
+)
+@click.option("--loss-ab", type=click.FloatRange(0), default=_LOSS.ab_l1, show_default=True)
+@click.option(
+    "--loss-perceptual", type=click.FloatRange(0), default=_LOSS.perceptual, show_default=True
+)
+@click.option(
+    "--loss-colorfulness", type=click.FloatRange(0), default=_LOSS.colorfulness, show_default=True
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress display.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
+def train(
+    frames: Path,
+    output: Path,
+    init: str,
+    steps: int,
+    epochs: float | None,
+    time_limit: float | None,
+    batch_size: int,
+    lr: float,
+    encoder_lr_scale: float,
+    size: int,
+    val_fraction: float,
+    val_every: int,
+    patience: int,
+    checkpoint_every: int,
+    report_dir: Path | None,
+    device: str,
+    resume: bool,
+    seed: int,
+    degrade: float,
+    loss_ab: float,
+    loss_perceptual: float,
+    loss_colorfulness: float,
+    quiet: bool,
+    verbose: bool,
+) -> None:
+    """Train or fine-tune the colorization model on your own frames.
+
+    The first Ctrl-C stops after the current step and saves a checkpoint (exit 130);
+    run the same command with --resume to continue exactly where it stopped.
+    """
+    import signal
+    import threading
+
+    from .train.loop import fit
+
+    if size % 32:
+        _fail(f"--size {size} is not a multiple of 32; try {size - size % 32 or 32}", 2)
+    config = TrainConfig(
+        frames=str(frames),
+        output=str(output),
+        init=init,
+        steps=steps,
+        epochs=epochs,
+        time_limit=time_limit,
+        batch_size=batch_size,
+        lr=lr,
+        encoder_lr_scale=encoder_lr_scale,
+        size=size,
+        val_fraction=val_fraction,
+        val_every=val_every,
+        patience=patience,
+        checkpoint_every=checkpoint_every,
+        report_dir=str(report_dir) if report_dir is not None else None,
+        device=device,
+        seed=seed,
+        degrade=degrade,
+        loss=LossConfig(ab_l1=loss_ab, perceptual=loss_perceptual, colorfulness=loss_colorfulness),
+    )
+    stop = threading.Event()
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        click.echo("filmcolor: stopping after this step (Ctrl-C again to abort)", err=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        with _errors_to_exit_codes(verbose), _train_progress(quiet) as progress:
+            result = fit(config, resume=resume, progress=progress, stop=stop)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    best = result.best_val
+    summary = (
+        f"{result.stopped}: {result.steps_done} steps in {result.seconds / 60:.1f} min; "
+        f"best at step {result.best_step}"
+    )
+    if best:
+        summary += (
+            f" (val PSNR {best['psnr']:.2f} dB, colourfulness x{best['colorfulness_ratio']:.2f})"
+        )
+    click.echo(f"{summary}; weights: {result.output}; checkpoint: {result.checkpoint}", err=True)
+    if result.stopped == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
+
+
+@contextmanager
+def _train_progress(quiet: bool) -> Iterator[Callable[[Any], None] | None]:
+    if quiet:
+        yield None
+        return
+    console = _console()
+    if not console.is_terminal:
+        last = [0.0]
+
+        def plain(p: Any) -> None:
+            now = time.monotonic()
+            if p.val is not None or now - last[0] >= 10 or p.step == p.steps:
+                last[0] = now
+                val = f", val PSNR {p.val['psnr']:.2f}" if p.val else ""
+                rate = f"{p.images_per_second:.1f} img/s"
+                click.echo(f"step {p.step}/{p.steps} loss {p.loss:.4f} {rate}{val}", err=True)
+
+        yield plain
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("[bold]train"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn(
+            "loss {task.fields[loss]:.4f}  {task.fields[ips]:.1f} img/s  {task.fields[val]}"
+        ),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("train", total=None, loss=0.0, ips=0.0, val="")
+
+        def update(p: Any) -> None:
+            fields = {"loss": p.loss, "ips": p.images_per_second}
+            if p.val is not None:
+                fields["val"] = f"val PSNR {p.val['psnr']:.2f}"
+            bar.update(task, completed=p.step, total=p.steps, **fields)
+
+        yield update

@@ -95,3 +95,68 @@ class RestoreConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class LossConfig:
+    """Weights of the training losses (0 turns a term off)."""
+
+    #: L1 on Lab ab (Lab units / 100): the colour itself.
+    ab_l1: float = 1.0
+    #: L1 between frozen ImageNet EfficientNet-Lite0 features of predicted and true RGB.
+    perceptual: float = 0.1
+    #: |colorfulness(pred) − colorfulness(truth)| per image (Hasler–Süsstrunk, / 100):
+    #: fights the desaturation that plain regression drifts to.
+    colorfulness: float = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Everything ``filmcolor train`` needs; stored in every checkpoint."""
+
+    frames: str = ""
+    output: str = "filmcolor-finetuned.safetensors"
+    #: ``default`` (the shipped weights), ``imagenet`` (pretrained encoder), or a path to a
+    #: weights file or a checkpoint.
+    init: str = "default"
+    #: Optimiser steps; ``epochs`` (if set) overrides it with epochs × steps per epoch.
+    steps: int = 2000
+    epochs: float | None = None
+    #: Stop (with a checkpoint and the best weights) after this many minutes, if set.
+    time_limit: float | None = None
+    batch_size: int = 16
+    lr: float = 1e-3
+    #: The pretrained encoder learns this much slower than the decoder; 0 freezes it (its
+    #: BatchNorm statistics too), which trains about 2.5x faster on a CPU and keeps the
+    #: ImageNet features intact on small data sets.
+    encoder_lr_scale: float = 0.1
+    weight_decay: float = 1e-4
+    warmup_steps: int = 100
+    #: Training crop side in pixels.
+    size: int = 192
+    val_fraction: float = 0.12
+    #: Validate every this many steps; stop after ``patience`` validations without gain.
+    val_every: int = 200
+    patience: int = 5
+    checkpoint_every: int = 200
+    report_dir: str | None = None
+    device: str = "auto"
+    seed: int = 0
+    #: Probability of film-like degradation (grain, flicker, blur, scratches) of the input.
+    degrade: float = 0.5
+    #: Frames sampled per shot from video files.
+    frames_per_shot: int = 3
+    #: Images are cached in memory with their long side at most this (speed; random crops).
+    cache_side: int = 512
+    loss: LossConfig = field(default_factory=LossConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        values = dict(data)
+        values["loss"] = LossConfig(**values.get("loss", {}))
+        values["model"] = ModelConfig.from_dict(values.get("model", {}))
+        return cls(**values)

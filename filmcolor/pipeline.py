@@ -20,10 +20,9 @@ import dataclasses
 import logging
 import os
 import queue
-import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from typing import Any
 import av
 import numpy as np
 
+from .atomic import atomic_output, check_output_path
 from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_picture
 from .config import RestoreConfig
 from .errors import FilmcolorError, InputError, MediaError, UsageError
@@ -104,37 +104,6 @@ class FolderReport:
             "files": [f.to_dict() for f in self.files],
             "failed": self.failed,
         }
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
-
-    On any error or interrupt the temporary file is removed and ``path`` is untouched.
-    """
-    check_output_path(path, overwrite)
-    fd, name = tempfile.mkstemp(
-        prefix=f".{path.stem}.", suffix=f".part{path.suffix}", dir=path.parent
-    )
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        if path.exists() and not overwrite:
-            raise UsageError(f"{path}: appeared while restoring; pass --overwrite to replace it")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def check_output_path(path: Path, overwrite: bool) -> None:
-    """``UsageError`` if ``path`` exists (without ``overwrite``) or its folder does not."""
-    if path.exists() and not overwrite:
-        raise UsageError(f"{path}: already exists; pass --overwrite to replace it")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder; the input is a file, so give a file name")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path.parent}: output folder does not exist; create it first")
 
 
 def restore(

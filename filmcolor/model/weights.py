@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from filmcolor.atomic import atomic_output
 from filmcolor.config import ModelConfig
 from filmcolor.errors import WeightsError
 from filmcolor.model.unet import ColorUNet
@@ -99,17 +99,10 @@ def save_weights(
         **extra,
     }
     tensors = _state_tensors(model, half)
-    target = Path(path)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp_name, metadata=header)
-        with open(tmp_name, "rb") as fh:
+    with atomic_output(Path(path), overwrite=True) as tmp:
+        save_file(tensors, str(tmp), metadata=header)
+        with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
 
 
 def _fail(path: Path, problem: str, todo: str) -> WeightsError:

@@ -1,0 +1,1 @@
+"""Training and fine-tuning of the colorization model (``filmcolor train``)."""

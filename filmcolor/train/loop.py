@@ -1,0 +1,348 @@
+"""``fit()``: train or fine-tune the colorization U-Net, validate, stop early, checkpoint.
+
+Checkpoints (``OUT.ckpt`` beside the output) hold the model, optimiser and scheduler states,
+the step, the best validation result and the ``TrainConfig`` as plain tensors and lists:
+they are written with ``torch.save`` and read back with ``torch.load(weights_only=True)``, so
+loading one cannot run code. Batches are a pure function of (seed, step) (see ``data.py``),
+so a resumed run continues exactly where the interrupted one stopped.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..atomic import atomic_output
+from ..color import lab_to_rgb
+from ..config import ModelConfig, TrainConfig
+from ..errors import UsageError, WeightsError
+from ..metrics import colorfulness_batch, psnr_batch
+from ..model.colorizer import resolve_device
+from ..model.unet import ColorUNet, load_imagenet_encoder
+from ..model.weights import default_weights_path, load_weights, save_weights
+from . import data
+from .losses import ColorLoss
+from .report import evaluating, write_report
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_FORMAT = "filmcolor-checkpoint-1"
+
+
+@dataclass(frozen=True, slots=True)
+class TrainProgress:
+    """Sent to the progress callback after every step."""
+
+    step: int
+    steps: int
+    loss: float
+    images_per_second: float
+    val: dict[str, float] | None = None
+
+
+@dataclass(slots=True)
+class TrainResult:
+    """What ``fit`` did: where it wrote, how far it got, and why it stopped."""
+
+    output: str
+    checkpoint: str
+    steps_done: int
+    stopped: str
+    best_step: int
+    best_val: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    train_items: int = 0
+    val_items: int = 0
+
+
+def checkpoint_path(output: str | os.PathLike[str]) -> Path:
+    """The checkpoint that goes with an output weights file (``OUT.ckpt``)."""
+    return Path(output).with_suffix(".ckpt")
+
+
+def _initial_model(init: str, model_config: ModelConfig) -> ColorUNet:
+    if init == "imagenet":
+        model = ColorUNet(model_config)
+        load_imagenet_encoder(model)
+        return model
+    path = default_weights_path() if init == "default" else Path(init)
+    if init == "default" and not path.exists():
+        raise WeightsError(
+            f"{path}: the shipped weights are missing, so --init default cannot start from "
+            "them; use --init imagenet"
+        )
+    if path.suffix == ".ckpt":
+        state = _read_checkpoint(path)
+        model = ColorUNet(ModelConfig.from_dict(state["config"]["model"]))
+        model.load_state_dict(state["model"])
+        return model
+    model, _, _ = load_weights(path)
+    return model
+
+
+def _read_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # any unreadable file: say which and what to do
+        raise WeightsError(
+            f"{path}: not a filmcolor checkpoint ({exc}); start without --resume"
+        ) from exc
+    if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
+        raise WeightsError(f"{path}: not a filmcolor checkpoint; start without --resume")
+    return state
+
+
+def _optimizer(model: ColorUNet, cfg: TrainConfig) -> torch.optim.Optimizer:
+    enc = [p for n, p in model.named_parameters() if n.startswith("encoder.")]
+    rest = [p for n, p in model.named_parameters() if not n.startswith("encoder.")]
+    return torch.optim.AdamW(
+        [
+            {"params": enc, "lr": cfg.lr * cfg.encoder_lr_scale},
+            {"params": rest, "lr": cfg.lr},
+        ],
+        weight_decay=cfg.weight_decay,
+    )
+
+
+def _schedule(cfg: TrainConfig, total: int) -> Callable[[int], float]:
+    """Linear warm-up, then cosine decay to 5 % of the learning rate."""
+
+    def factor(step: int) -> float:
+        if step < cfg.warmup_steps:
+            return (step + 1) / cfg.warmup_steps
+        t = (step - cfg.warmup_steps) / max(1, total - cfg.warmup_steps)
+        return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(t, 1.0)))
+
+    return factor
+
+
+@torch.no_grad()
+def validate(
+    model: ColorUNet, batches: list[data.Batch], loss_fn: ColorLoss, device: torch.device
+) -> dict[str, float]:
+    """Mean loss, PSNR and colorfulness ratio of ``model`` on the validation batches."""
+    n, loss_sum, psnr_sum, cf_pred, cf_true = 0, 0.0, 0.0, 0.0, 0.0
+
+    for batch in batches:
+        b = batch.to(device)
+        with evaluating(model):
+            ab = model(b.L_in)
+        loss, _ = loss_fn(ab, b.ab, b.L, b.rgb)
+        rgb = lab_to_rgb(torch.cat((b.L, ab), dim=1))
+        k = b.L.shape[0]
+        n += k
+        loss_sum += float(loss) * k
+        psnr_sum += float(psnr_batch(rgb, b.rgb).sum())
+        cf_pred += float(colorfulness_batch(rgb).sum())
+        cf_true += float(colorfulness_batch(b.rgb).sum())
+    return {
+        "loss": loss_sum / n,
+        "psnr": psnr_sum / n,
+        "colorfulness_ratio": cf_pred / max(cf_true, 1e-6),
+    }
+
+
+def fit(
+    cfg: TrainConfig,
+    *,
+    resume: bool = False,
+    progress: Callable[[TrainProgress], None] | None = None,
+    stop: threading.Event | None = None,
+) -> TrainResult:
+    """Train as ``cfg`` says; write the best weights to ``cfg.output`` (safetensors, fp16).
+
+    Setting ``stop`` (the CLI does on Ctrl-C) ends the run after the current step with a
+    checkpoint, so the same call with ``resume=True`` continues it exactly.
+    """
+    t_start = time.perf_counter()
+    device = resolve_device(cfg.device)
+    output = Path(cfg.output)
+    if output.suffix != ".safetensors":
+        raise UsageError(f"{output}: the output must be a .safetensors file")
+    if not output.parent.is_dir():
+        raise UsageError(f"{output.parent}: output folder does not exist; create it first")
+    ckpt = checkpoint_path(output)
+    state: dict[str, Any] | None = None
+    if resume:
+        if not ckpt.exists():
+            raise UsageError(f"{ckpt}: no checkpoint to resume; run without --resume")
+        state = _read_checkpoint(ckpt)
+        saved = TrainConfig.from_dict(state["config"])
+        # The run's shape comes from the checkpoint; only where it runs may change.
+        cfg = dataclasses.replace(saved, device=cfg.device, report_dir=cfg.report_dir)
+
+    items = data.discover(Path(cfg.frames), cfg.frames_per_shot)
+    train_items, val_items = data.split_items(items, cfg.val_fraction, cfg.seed)
+    if not train_items:
+        raise UsageError(f"{cfg.frames}: every picture went to validation; lower --val-fraction")
+    cache = data.load_pictures(train_items + val_items, cfg.cache_side)
+    val = data.val_batches(cache, val_items, batch_size=cfg.batch_size, size=cfg.size)
+
+    total = cfg.steps
+    if cfg.epochs is not None:
+        total = max(1, round(cfg.epochs * len(train_items) / cfg.batch_size))
+
+    if state is not None:
+        model = ColorUNet(cfg.model)
+        model.load_state_dict(state["model"])
+    else:
+        model = _initial_model(cfg.init, cfg.model)
+        cfg = dataclasses.replace(cfg, model=model.config)
+    model.to(device).train()
+    if cfg.encoder_lr_scale == 0:
+        model.encoder.requires_grad_(False)
+        model.encoder.eval()  # frozen BatchNorm statistics too
+    loss_fn = ColorLoss(cfg.loss).to(device)
+    opt = _optimizer(model, cfg)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, total))
+    step, best_step, bad = 0, -1, 0
+    best: dict[str, float] = {}
+    history: list[dict[str, Any]] = []
+    if state is not None:
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        step, best_step, bad = int(state["step"]), int(state["best_step"]), int(state["bad"])
+        best = dict(state["best"])
+        history = list(state["history"])
+
+    use_amp = device.type == "cuda"
+    stop = stop or threading.Event()
+
+    def make(s: int) -> data.Batch:
+        return data.train_batch(
+            cache,
+            train_items,
+            s,
+            seed=cfg.seed,
+            batch_size=cfg.batch_size,
+            size=cfg.size,
+            degrade=cfg.degrade,
+        )
+
+    def save_checkpoint() -> None:
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "config": _plain(cfg.to_dict()),
+            "model": model.state_dict(),
+            "optimizer": opt.state_dict(),
+            "scheduler": sched.state_dict(),
+            "step": step,
+            "best_step": best_step,
+            "bad": bad,
+            "best": best,
+            "history": history,
+        }
+        with atomic_output(ckpt, overwrite=True) as tmp:
+            torch.save(payload, tmp)
+
+    def save_best() -> None:
+        meta = {
+            "trained_steps": str(step),
+            "val_psnr": f"{best.get('psnr', float('nan')):.3f}",
+            "init": cfg.init,
+        }
+        save_weights(output, model, model.config, metadata=meta, half=True)
+
+    def _record_final_validation() -> None:
+        nonlocal best, best_step
+        result = validate(model, val, loss_fn, device)
+        history[-1]["val"] = result
+        if not best or result["loss"] < best["loss"]:
+            best, best_step = result, step
+            save_best()
+
+    stopped = "steps"
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filmcolor-batches")
+    pending: Future[data.Batch] | None = pool.submit(make, step) if step < total else None
+    window: list[float] = []
+    try:
+        deadline = t_start + cfg.time_limit * 60 if cfg.time_limit else None
+        while step < total:
+            if stop.is_set():
+                stopped = "interrupted"
+                break
+            if deadline is not None and time.perf_counter() > deadline:
+                stopped = "time_limit"
+                break
+            t = time.perf_counter()
+            assert pending is not None
+            batch = pending.result().to(device)
+            pending = pool.submit(make, step + 1) if step + 1 < total else None
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                ab = model(batch.L_in)
+            loss, parts = loss_fn(ab.float(), batch.ab, batch.L, batch.rgb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+            opt.step()
+            sched.step()
+            step += 1
+            window = [*window, cfg.batch_size / (time.perf_counter() - t)][-20:]
+            row: dict[str, Any] = {"step": step, "loss": float(loss.detach()), **parts}
+            val_result = None
+            last = step == total
+            if val and (step % cfg.val_every == 0 or last):
+                val_result = validate(model, val, loss_fn, device)
+                row["val"] = val_result
+                if not best or val_result["loss"] < best["loss"]:
+                    best, best_step, bad = val_result, step, 0
+                    save_best()
+                else:
+                    bad += 1
+            history.append(row)
+            if progress is not None:
+                ips = sum(window) / len(window)
+                progress(TrainProgress(step, total, row["loss"], ips, val_result))
+            if step % cfg.checkpoint_every == 0 or last:
+                save_checkpoint()
+            if val_result is not None and cfg.report_dir:
+                write_report(Path(cfg.report_dir), history, model, val, device)
+            if val and bad >= cfg.patience:
+                stopped = "early_stopping"
+                break
+    finally:
+        if pending is not None:
+            pending.cancel()
+        pool.shutdown(wait=True)
+        if stopped in ("interrupted", "time_limit"):
+            save_checkpoint()
+    if stopped == "time_limit" and val and history and "val" not in history[-1]:
+        _record_final_validation()
+    if not val:  # nothing to select on: the last weights are the result
+        best_step = step
+        save_best()
+    if cfg.report_dir:
+        write_report(Path(cfg.report_dir), history, model, val, device, final=True)
+    return TrainResult(
+        output=str(output),
+        checkpoint=str(ckpt),
+        steps_done=step,
+        stopped=stopped,
+        best_step=best_step,
+        best_val=best,
+        history=history,
+        seconds=time.perf_counter() - t_start,
+        train_items=len(train_items),
+        val_items=len(val_items),
+    )
+
+
+def _plain(value: Any) -> Any:
+    """Config values as lists/dicts/str/numbers only, loadable with ``weights_only=True``."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

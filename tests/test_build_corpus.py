@@ -1,0 +1,316 @@
+"""Unit tests for tools/build_corpus.py (no network, no package downloads)."""
+
+from __future__ import annotations
+
+import importlib.util
+import struct
+import sys
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+_PATH = Path(__file__).resolve().parents[1] / "tools" / "build_corpus.py"
+
+
+@pytest.fixture(scope="module")
+def bc():
+    spec = importlib.util.spec_from_file_location("build_corpus", _PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["build_corpus"] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+# --- a minimal Qt rcc writer (format version 3) ------------------------------------------------
+
+
+def write_rcc(files: dict[str, tuple[bytes, int]]) -> bytes:
+    """Build an rcc archive; ``files`` maps "dir/sub/name" -> (payload, flags)."""
+    tree: dict = {}
+    for path, value in files.items():
+        node = tree
+        parts = path.split("/")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+
+    names = bytearray()
+    name_off: dict[str, int] = {}
+
+    def add_name(name: str) -> int:
+        if name not in name_off:
+            name_off[name] = len(names)
+            enc = name.encode("utf-16-be")
+            names.extend(struct.pack(">HI", len(name), 0) + enc)
+        return name_off[name]
+
+    data = bytearray()
+    nodes: list[bytes] = []
+    # breadth-first layout: children of a directory are contiguous
+    nodes.append(b"")  # placeholder for the root
+    pending = [(0, tree)]
+    while pending:
+        index, children = pending.pop(0)
+        first = len(nodes)
+        items = sorted(children.items())
+        nodes.extend([b""] * len(items))
+        if index == 0:
+            nodes[0] = struct.pack(">IHII", 0, 0x02, len(items), first) + b"\0" * 8
+        for k, (name, value) in enumerate(items):
+            noff = add_name(name)
+            if isinstance(value, dict):
+                nodes[first + k] = (
+                    struct.pack(">IHII", noff, 0x02, len(value), 0) + b"\0" * 8
+                )  # first child filled in below
+                pending.append((first + k, value))
+            else:
+                payload, flags = value
+                doff = len(data)
+                data.extend(struct.pack(">I", len(payload)) + payload)
+                nodes[first + k] = struct.pack(">IHHHI", noff, flags, 0, 0, doff) + b"\0" * 8
+        if index != 0:
+            noff, flags, count, _ = struct.unpack(">IHII", nodes[index][:14])
+            nodes[index] = struct.pack(">IHII", noff, flags, count, first) + b"\0" * 8
+    header_len = 24
+    tree_bytes = b"".join(nodes)
+    tree_off = header_len
+    data_off = tree_off + len(tree_bytes)
+    names_off = data_off + len(data)
+    header = b"qres" + struct.pack(">IIIII", 3, tree_off, data_off, names_off, 0)
+    return header + tree_bytes + bytes(data) + bytes(names)
+
+
+def test_rcc_reader_plain_and_zlib(bc):
+    raw = b"hello webp bytes" * 10
+    compressed = struct.pack(">I", len(raw)) + zlib.compress(raw)
+    blob = write_rcc(
+        {
+            "gcompris/src/activities/erase/resource/a.webp": (raw, 0),
+            "gcompris/src/activities/erase/resource/b.webp": (compressed, bc.RCC_COMPRESSED),
+            "gcompris/src/activities/other/x.qml": (b"import QtQuick", 0),
+        }
+    )
+    entries = bc.read_rcc(blob)
+    paths = [p for p, _f, _d in entries]
+    assert paths == sorted(paths)
+    got = {p: d for p, _f, d in entries}
+    assert got["gcompris/src/activities/erase/resource/a.webp"] == raw
+    assert got["gcompris/src/activities/erase/resource/b.webp"] == raw
+    assert got["gcompris/src/activities/other/x.qml"] == b"import QtQuick"
+
+
+def test_rcc_reader_rejects_garbage(bc):
+    with pytest.raises(bc.RccError):
+        bc.read_rcc(b"not an rcc file at all")
+
+
+def test_rcc_zstd_entry_without_decoder(bc, monkeypatch):
+    monkeypatch.setattr(bc, "_zstd_decompress", lambda data: None)
+    blob = write_rcc({"a/b.webp": (b"\x28\xb5\x2f\xfdzz", bc.RCC_COMPRESSED_ZSTD)})
+    [(path, flags, data)] = bc.read_rcc(blob)
+    assert path == "a/b.webp" and flags & bc.RCC_COMPRESSED_ZSTD and data is None
+
+
+# --- embedded JPEG scanning --------------------------------------------------------------------
+
+
+def _photo(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack(
+        [
+            128 + 100 * np.sin(x / (17 + seed)),
+            128 + 90 * np.cos(y / (23 + seed)),
+            128 + 80 * np.sin((x + y) / (31 + seed)),
+        ],
+        axis=-1,
+    )
+    img += rng.normal(0, 6, img.shape)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def test_scan_jpegs_picks_largest(bc):
+    small = cv2.imencode(".jpg", _photo(40, 60))[1].tobytes()
+    big = cv2.imencode(".jpg", _photo(160, 240))[1].tobytes()
+    blob = b"EET\x00junk" + small + b"\x00" * 33 + big + b"\xff\xd8\xff trailing garbage"
+    found = bc.scan_jpegs(blob)
+    assert [(w, h) for _s, _e, w, h in found] == [(60, 40), (240, 160)]
+    start, img = bc.largest_jpeg(blob)
+    assert img.shape[:2] == (160, 240) and blob[start : start + 3] == b"\xff\xd8\xff"
+
+
+# --- filters -----------------------------------------------------------------------------------
+
+
+def test_grayscale_filter(bc):
+    photo = _photo()
+    gray = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    assert not bc.is_near_gray(photo)
+    assert bc.is_near_gray(gray)
+    sepia_faint = np.clip(gray.astype(np.int16) + np.array([-1, 0, 1]), 0, 255).astype(np.uint8)
+    assert bc.is_near_gray(sepia_faint)
+
+
+def test_drawing_filter(bc):
+    drawing = np.full((300, 400, 3), 255, np.uint8)
+    cv2.rectangle(drawing, (50, 50), (200, 250), (0, 0, 255), -1)
+    cv2.circle(drawing, (300, 150), 60, (255, 128, 0), -1)
+    cv2.line(drawing, (0, 0), (399, 299), (0, 0, 0), 3)
+    assert bc.is_drawing(drawing)
+    assert not bc.is_drawing(_photo())
+
+
+def test_stamp_drawing_filter(bc):
+    photo = _photo(150, 150)
+    alpha = np.zeros((150, 150), np.uint8)
+    cv2.circle(alpha, (75, 75), 70, 255, -1)
+    assert not bc.stamp_is_drawing(np.dstack([photo, alpha]))
+    flat = np.zeros_like(photo)
+    flat[:] = (30, 200, 40)
+    flat[40:80] = (0, 0, 0)
+    assert bc.stamp_is_drawing(np.dstack([flat, alpha]))
+
+
+def test_composite_stamp_deterministic(bc):
+    stamp = np.dstack([_photo(150, 130, 1), np.full((150, 130), 255, np.uint8)])
+    stamp[:20, :, 3] = 0
+    bg = _photo(400, 600, 2)
+    a = bc.composite_stamp(stamp, bg, "animals/x.png")
+    b = bc.composite_stamp(stamp, bg, "animals/x.png")
+    assert a.shape == (210, 182, 3) and np.array_equal(a, b)
+    # the opaque part of the stamp is pasted unchanged in the middle
+    assert np.array_equal(a[30 + 20 : 30 + 150, 26 : 26 + 130], stamp[20:, :, :3])
+
+
+# --- grouping and splitting ----------------------------------------------------------------------
+
+
+def test_near_duplicates_share_a_group(bc):
+    rng = np.random.default_rng(3)
+    a = cv2.GaussianBlur(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8), (0, 0), 6)
+    a = cv2.normalize(a, None, 0, 255, cv2.NORM_MINMAX)
+    a_small = cv2.resize(a, (200, 150), interpolation=cv2.INTER_AREA)
+    a_jpeg = cv2.imdecode(cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], 1)
+    other = _photo(300, 400, 9)[:, ::-1].copy()
+    hashes = [bc.phash(x) for x in (a, a_small, a_jpeg, other)]
+    assert bc.hamming(hashes[0], hashes[1]) <= bc.NEAR_DUP_BITS
+    assert bc.hamming(hashes[0], hashes[3]) > 3 * bc.NEAR_DUP_BITS
+    groups = bc.merge_groups(["s:b", "s:c", "t:a", "s:d"], hashes)
+    assert groups[:3] == ["s:b", "s:b", "s:b"]  # the smallest base id of the component
+    assert groups[3] == "s:d"
+
+
+def test_merge_groups_uses_smallest_id_and_pairs(bc):
+    h = [np.zeros(255, bool), np.ones(255, bool), np.zeros(255, bool) ^ (np.arange(255) % 2 == 0)]
+    assert bc.merge_groups(["z", "y", "x"], h) == ["z", "y", "x"]
+    assert bc.merge_groups(["z", "y", "x"], h, pairs=[(0, 2)]) == ["x", "y", "x"]
+
+
+def test_same_picture_detects_crops(bc):
+    rng = np.random.default_rng(5)
+    scene = cv2.GaussianBlur(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8), (0, 0), 2)
+    for _ in range(60):
+        x, y = rng.integers(0, 760), rng.integers(0, 560)
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        cv2.rectangle(scene, (int(x), int(y)), (int(x) + 30, int(y) + 25), colour, -1)
+    crop = scene[100:500, 150:700]
+    other = cv2.GaussianBlur(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8), (0, 0), 2)
+    f_scene, f_crop, f_other = (bc.orb_features(x) for x in (scene, crop, other))
+    assert bc.same_picture(f_scene, f_crop)
+    assert not bc.same_picture(f_scene, f_other)
+
+
+def test_base_groups(bc):
+    assert bc.base_group("plasma", "Path/contents/images/1920x1080.jpg") == bc.base_group(
+        "plasma", "Path/contents/images/5120x2880.jpg"
+    )
+    assert bc.base_group("tuxpaint-stamps", "a/b_mirror.png") == "tuxpaint-stamps:a/b"
+    assert bc.base_group("skimage", "motorcycle_left.png") == "skimage:motorcycle"
+    assert bc.base_group("gcompris", "details/image/NDP_2.webp") == bc.base_group(
+        "gcompris", "details/image/NDP_background.webp"
+    )
+
+
+def test_split_is_deterministic_and_about_12_percent(bc):
+    groups = [f"src:picture{i}" for i in range(5000)]
+    splits = [bc.split_for(g) for g in groups]
+    assert splits == [bc.split_for(g) for g in groups]
+    frac = splits.count("val") / len(splits)
+    assert 0.10 < frac < 0.14
+    assert set(splits) == {"train", "val"}
+
+
+def test_weights_and_skip_tables(bc):
+    assert bc.weight_for("skimage", "astronaut.png") == bc.WEIGHT_PEOPLE
+    assert bc.weight_for("gcompris", "explore_world_music/music/japan.webp") > 1.0
+    assert bc.weight_for("gcompris", "erase/alpaca.webp") == 1.0
+    rules = bc.SKIP_RULES["gcompris"]
+    assert bc.first_match("paintings/image/x.webp", rules)
+    assert bc.first_match("details/image/VincentVanGogh0012_background.webp", rules)
+    assert bc.first_match("erase/alpaca.webp", rules) is None
+    assert bc.first_match("Squiggle-Dark.edj", bc.SKIP_RULES["enlightenment"])
+    assert bc.safe_name("Outdoors/brick wall(2).jpg") == "Outdoors__brick_wall_2"
+
+
+# --- OpenEXR helpers -----------------------------------------------------------------------------
+
+
+def _exr_header(channels: list[str], w: int, h: int, compression: int) -> bytes:
+    def attr(name: str, typ: str, value: bytes) -> bytes:
+        return name.encode() + b"\0" + typ.encode() + b"\0" + struct.pack("<I", len(value)) + value
+
+    chl = b"".join(c.encode() + b"\0" + struct.pack("<iB3xii", 2, 0, 1, 1) for c in channels)
+    hdr = b"\x76\x2f\x31\x01" + struct.pack("<I", 2)
+    hdr += attr("channels", "chlist", chl + b"\0")
+    hdr += attr("compression", "compression", bytes([compression]))
+    box = struct.pack("<iiii", 0, 0, w - 1, h - 1)
+    hdr += attr("dataWindow", "box2i", box) + attr("displayWindow", "box2i", box)
+    hdr += attr("lineOrder", "lineOrder", b"\0")
+    return hdr + b"\0"
+
+
+def test_read_exr_uncompressed_and_tonemap(bc):
+    w, h = 8, 4
+    rng = np.random.default_rng(1)
+    planes = {c: rng.uniform(0, 4, (h, w)).astype("<f4") for c in "BGR"}
+    hdr = _exr_header(["B", "G", "R"], w, h, 0)
+    table_end = len(hdr) + 8 * h
+    chunks = b""
+    offsets = []
+    for y in range(h):
+        offsets.append(table_end + len(chunks))
+        row = b"".join(planes[c][y].tobytes() for c in "BGR")
+        chunks += struct.pack("<ii", y, len(row)) + row
+    blob = hdr + struct.pack(f"<{h}Q", *offsets) + chunks
+    img = bc.read_exr(blob)
+    assert img.shape == (h, w, 3)
+    assert np.allclose(img[..., 2], planes["R"]) and np.allclose(img[..., 0], planes["B"])
+    ldr = bc.tonemap(img)
+    assert ldr.dtype == np.uint8 and ldr.shape == (h, w, 3)
+
+
+def test_huffman_decoder_roundtrip_table(bc):
+    # code lengths: sym5 = 1, sym6 = sym7 = 0, sym8 = 1
+    im, i_max = 5, 8
+
+    def bits(values: list[tuple[int, int]]) -> bytes:
+        s = "".join(format(v, f"0{n}b") for v, n in values)
+        s += "0" * (-len(s) % 8)
+        return bytes(int(s[i : i + 8], 2) for i in range(0, len(s), 8))
+
+    table = bits([(1, 6), (59, 6), (1, 6)])  # length 1, a run of 2 zero lengths, length 1
+    # canonical codes: sym5 = "0", sym8 = "1"; sym8 is iM, the run code: next 8 bits = repeats
+    stream = bits([(0, 1), (0, 1), (1, 1), (3, 8)])
+    n_bits = 1 + 1 + 1 + 8
+    data = struct.pack("<IIIII", im, i_max, len(table), n_bits, 0) + table + stream
+    out = bc._huf_decode(data, 5)
+    assert out.tolist() == [5, 5, 5, 5, 5]
+
+
+def test_keep_rules_override_skip_rules(bc):
+    rel = "starters/reef-back.png"
+    assert bc.first_match(rel, bc.SKIP_RULES["tuxpaint-data"])  # the folder is skipped...
+    assert rel in bc.KEEP_RULES["tuxpaint-data"]  # ...but this photograph is kept
