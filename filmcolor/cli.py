@@ -405,6 +405,13 @@ _LOSS = LossConfig()
 )
 @click.option("--loss-ab", type=click.FloatRange(0), default=_LOSS.ab_l1, show_default=True)
 @click.option(
+    "--loss-rebalance",
+    type=click.FloatRange(0, 1),
+    default=_LOSS.rebalance,
+    show_default=True,
+    help="Rarity rebalancing of the colour loss (0 off, 0.5 as Zhang et al. 2016).",
+)
+@click.option(
     "--loss-perceptual", type=click.FloatRange(0), default=_LOSS.perceptual, show_default=True
 )
 @click.option(
@@ -433,6 +440,7 @@ def train(
     seed: int,
     degrade: float,
     loss_ab: float,
+    loss_rebalance: float,
     loss_perceptual: float,
     loss_colorfulness: float,
     quiet: bool,
@@ -469,7 +477,12 @@ def train(
         device=device,
         seed=seed,
         degrade=degrade,
-        loss=LossConfig(ab_l1=loss_ab, perceptual=loss_perceptual, colorfulness=loss_colorfulness),
+        loss=LossConfig(
+            ab_l1=loss_ab,
+            rebalance=loss_rebalance,
+            perceptual=loss_perceptual,
+            colorfulness=loss_colorfulness,
+        ),
     )
     stop = threading.Event()
 

@@ -103,11 +103,16 @@ class LossConfig:
 
     #: L1 on Lab ab (Lab units / 100): the colour itself.
     ab_l1: float = 1.0
+    #: Rarity rebalancing of that L1 (Zhang et al. 2016): each pixel is weighted by how rare
+    #: its true colour is in the training data, so rare saturated colours are not averaged
+    #: away into brown. 0 is plain L1; 0.5 mixes the empirical prior half-and-half with a
+    #: uniform one, as in the paper; 1 is full inverse frequency.
+    rebalance: float = 0.5
     #: L1 between frozen ImageNet EfficientNet-Lite0 features of predicted and true RGB.
     perceptual: float = 0.1
-    #: |colorfulness(pred) − colorfulness(truth)| per image (Hasler–Süsstrunk, / 100):
-    #: fights the desaturation that plain regression drifts to.
-    colorfulness: float = 0.5
+    #: |colorfulness(pred) − colorfulness(truth)| per image (Hasler–Süsstrunk, / 100). A
+    #: global statistic: at high weight the model games it (coloured borders, a sepia cast).
+    colorfulness: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -246,3 +246,17 @@ def test_perceptual_loss_with_imagenet_encoder(frames: Path, tmp_path: Path) -> 
     result = fit(cfg)
     assert result.steps_done == 2
     assert "perceptual" in result.history[-1]
+
+
+def test_rarity_weights_favour_rare_colours() -> None:
+    from filmcolor.train.losses import ab_bins, ab_prior, rarity_weights
+
+    ab = torch.zeros(1, 2, 10, 10)
+    ab[0, :, 0, :3] = 70.0  # a rare saturated colour among mostly gray pixels
+    prior = ab_prior(ab)
+    assert float(prior.sum()) == pytest.approx(1.0)
+    w = rarity_weights(prior, 0.5)
+    gray_bin, rare_bin = ab_bins(ab)[0, 5, 5], ab_bins(ab)[0, 0, 0]
+    assert w[rare_bin] > 3 * w[gray_bin]
+    assert float((prior * w).sum()) == pytest.approx(1.0)
+    assert torch.allclose(rarity_weights(prior, 0.0)[prior > 0], torch.tensor(1.0))

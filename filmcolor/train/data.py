@@ -245,6 +245,19 @@ def split_shots(hists: np.ndarray) -> list[tuple[int, int]]:
     return list(itertools.pairwise(bounds))
 
 
+def colour_prior(pictures: Sequence[Picture], side: int = 64) -> torch.Tensor:
+    """The training set's ab prior ``(22 * 22,)`` (see ``losses.ab_prior``), from every
+    picture shrunk to ``side`` pixels on its long side."""
+    from .losses import ab_prior
+
+    pixels = []
+    for pic in pictures:
+        small = _cap(pic.rgb, side)
+        rgb = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1).float() / 255
+        pixels.append(rgb_to_lab(rgb)[1:].flatten(1))
+    return ab_prior(torch.cat(pixels, dim=1).view(1, 2, 1, -1))
+
+
 # ---------------------------------------------------------------- augmentation and batches
 
 

@@ -204,7 +204,8 @@ def fit(
     if cfg.encoder_lr_scale == 0:
         model.encoder.requires_grad_(False)
         model.encoder.eval()  # frozen BatchNorm statistics too
-    loss_fn = ColorLoss(cfg.loss).to(device)
+    prior = data.colour_prior([cache[i.key] for i in train_items])
+    loss_fn = ColorLoss(cfg.loss, prior).to(device)
     opt = _optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, total))
     step, best_step, bad = 0, -1, 0

@@ -1,0 +1,127 @@
+"""Colour quality of a weights file on the corpus's validation split, against two baselines.
+
+    python benchmarks/eval_model.py --corpus /path/to/corpus [--weights W] [--json out.json]
+
+Each validation photo is made gray (BT.601 luma, 8-bit PNG, full resolution as in the
+corpus), colorized through the default ``restore`` path (``filmcolor.restore`` on the image
+file, default render size), read back and compared with the colour original. Baselines:
+
+- gray: ab = 0 (the gray picture itself);
+- mean ab per L: for each of 100 L bins, the mean a and b of the training split's pixels
+  (what a model that only knows lightness would do).
+
+Prints PSNR, SSIM, colourfulness (candidate and truth) and ΔCF for each, as a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from filmcolor.color import lab_to_rgb, luma_to_L, rgb_to_lab
+from filmcolor.config import ColorizeConfig, RestoreConfig
+from filmcolor.metrics import evaluate_pairs
+from filmcolor.model.colorizer import Colorizer
+from filmcolor.pipeline import restore
+
+BINS = 100
+
+
+def gray_of(rgb: np.ndarray) -> np.ndarray:
+    """``(H, W, 3)`` uint8 RGB → ``(H, W)`` uint8 BT.601 luma."""
+    y = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    return y.round().clip(0, 255).astype(np.uint8)
+
+
+def read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def mean_ab_table(paths: list[Path]) -> torch.Tensor:
+    """``(BINS, 2)`` mean Lab ab of the pixels in each L bin, over ``paths``."""
+    sums = torch.zeros(BINS, 2, dtype=torch.float64)
+    counts = torch.zeros(BINS, dtype=torch.float64)
+    for path in paths:
+        rgb = torch.from_numpy(read_rgb(path)).permute(2, 0, 1).float() / 255
+        lab = rgb_to_lab(rgb).flatten(1)
+        L = luma_to_L(torch.from_numpy(gray_of(read_rgb(path)).astype(np.int64)), 8, True)
+        idx = (L.flatten() / 100 * BINS).long().clamp(0, BINS - 1)
+        sums.index_add_(0, idx, lab[1:].T.double())
+        counts.index_add_(0, idx, torch.ones_like(idx, dtype=torch.float64))
+    return (sums / counts.clamp(min=1).unsqueeze(1)).float()
+
+
+def baseline(gray: np.ndarray, table: torch.Tensor | None) -> np.ndarray:
+    L = luma_to_L(torch.from_numpy(gray.astype(np.int64)), 8, True)
+    if table is None:
+        ab = torch.zeros(2, *L.shape)
+    else:
+        idx = (L / 100 * BINS).long().clamp(0, BINS - 1)
+        ab = table[idx].permute(2, 0, 1)
+    rgb = lab_to_rgb(torch.cat((L.unsqueeze(0), ab)))
+    return (rgb.permute(1, 2, 0).numpy() * 255).round().clip(0, 255).astype(np.uint8)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--corpus", type=Path, required=True)
+    parser.add_argument("--weights", type=Path, default=None, help="default: the shipped file")
+    parser.add_argument("--render-size", type=int, default=ColorizeConfig().render_size)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N val photos")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    manifest = json.loads((args.corpus / "manifest.json").read_text())["images"]
+    val = [args.corpus / e["file"] for e in manifest if e["split"] == "val"]
+    train = [args.corpus / e["file"] for e in manifest if e["split"] == "train"]
+    if args.limit:
+        val = val[: args.limit]
+    table = mean_ab_table(train)
+    config = RestoreConfig(
+        weights=str(args.weights) if args.weights else None,
+        colorize=ColorizeConfig(device="cpu", render_size=args.render_size),
+    )
+    colorizer = Colorizer(config.weights, config.colorize)
+    truths, ours, grays, means = [], [], [], []
+    t0 = time.perf_counter()
+    with tempfile.TemporaryDirectory() as tmp:
+        for k, path in enumerate(val):
+            truth = read_rgb(path)
+            gray = gray_of(truth)
+            src, dst = Path(tmp) / f"{k}-in.png", Path(tmp) / f"{k}-out.png"
+            cv2.imwrite(str(src), gray)
+            restore(src, dst, config, colorizer=colorizer)
+            truths.append(truth)
+            ours.append(read_rgb(dst))
+            grays.append(baseline(gray, None))
+            means.append(baseline(gray, table))
+    seconds = time.perf_counter() - t0
+    results = {
+        "filmcolor": evaluate_pairs(truths, ours),
+        "gray (ab = 0)": evaluate_pairs(truths, grays),
+        "mean ab per L": evaluate_pairs(truths, means),
+    }
+    print(f"{len(val)} validation photos, full resolution, {seconds:.1f} s through restore")
+    print("| method | PSNR dB | SSIM | colourfulness | truth colourfulness | ΔCF |")
+    print("|---|---|---|---|---|---|")
+    for name, r in results.items():
+        print(
+            f"| {name} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['colorfulness_candidate']:.2f} "
+            f"| {r['colorfulness_reference']:.2f} | {r['delta_colorfulness']:.2f} |"
+        )
+    if args.json:
+        summary = {k: {m: v for m, v in r.items() if m != "per_image"} for k, r in results.items()}
+        args.json.write_text(json.dumps({"photos": len(val), "results": summary}, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
