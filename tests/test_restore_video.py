@@ -21,22 +21,26 @@ from filmcolor.media.probe import probe
 from filmcolor.pipeline import Progress, RestoreReport, restore
 
 
-def planes(path: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], str]:
-    """Every decoded frame's Y, Cb, Cr planes (cropped to the picture) and the pix_fmt."""
-    ys, cbs, crs = [], [], []
-    pix_fmt = ""
+def decoded(path: Path) -> list[tuple[list[np.ndarray], str, tuple[int, int, int, int]]]:
+    """Each decoded frame: its planes (cropped to the picture), pix_fmt and colour tags."""
+    frames = []
     with av.open(str(path)) as c:
-        for frame in c.decode(video=0):
-            pix_fmt = frame.format.name
-            dt = np.dtype(np.uint8 if frame.format.components[0].bits <= 8 else "<u2")
-            out = []
-            for p in frame.planes[:3]:
+        for f in c.decode(video=0):
+            dt = np.dtype(np.uint8 if f.format.components[0].bits <= 8 else "<u2")
+            arrays = []
+            for p in f.planes[:3]:
                 a = np.frombuffer(p, dt)[: p.line_size // dt.itemsize * p.height]
-                out.append(a.reshape(p.height, -1)[:, : p.width].copy())
-            ys.append(out[0])
-            cbs.append(out[1])
-            crs.append(out[2])
-    return ys, cbs, crs, pix_fmt
+                arrays.append(a.reshape(p.height, -1)[:, : p.width].copy())
+            tags = (f.color_range, f.colorspace, f.color_primaries, f.color_trc)
+            frames.append((arrays, f.format.name, tags))
+    return frames
+
+
+def planes(path: Path) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray], str]:
+    """Every decoded frame's Y, Cb, Cr planes and the (last) pix_fmt."""
+    frames = decoded(path)
+    ys, cbs, crs = ([f[0][i] if len(f[0]) > i else None for f in frames] for i in range(3))
+    return ys, cbs, crs, frames[-1][1] if frames else ""
 
 
 def run(src: Path, dst: Path, config: RestoreConfig, **encode: object) -> RestoreReport:
@@ -140,7 +144,7 @@ def test_10bit_gray_lossless_ffv1_keeps_y_exactly(tmp_path: Path, const_config) 
     src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
     make_video(src, frames=8, codec="ffv1", pix_fmt="gray10le", gray=True)
     run(src, dst, const_config, codec="ffv1")
-    ys_in, _, _, _ = planes_gray(src)
+    ys_in = planes(src)[0]
     ys_out, cbs, _, pix_fmt = planes(dst)
     assert pix_fmt == "yuv420p10le"
     assert len(ys_out) == len(ys_in) == 8
@@ -148,17 +152,6 @@ def test_10bit_gray_lossless_ffv1_keeps_y_exactly(tmp_path: Path, const_config) 
         np.testing.assert_array_equal(a, b)
     assert cbs[0].max() > 255, "chroma should be 10-bit code values"
     assert_same_streams(src, dst)
-
-
-def planes_gray(path: Path) -> tuple[list[np.ndarray], None, None, str]:
-    ys = []
-    with av.open(str(path)) as c:
-        for frame in c.decode(video=0):
-            p = frame.planes[0]
-            dt = np.dtype(np.uint8 if frame.format.components[0].bits <= 8 else "<u2")
-            a = np.frombuffer(p, dt)[: p.line_size // dt.itemsize * p.height]
-            ys.append(a.reshape(p.height, -1)[:, : p.width].copy())
-    return ys, None, None, ""
 
 
 def test_x264_lossless_keeps_y_exactly(tmp_path: Path, const_config) -> None:
@@ -274,15 +267,8 @@ def test_existing_output_is_refused_before_any_work(tmp_path: Path, const_config
 
 
 def _decoded_y_and_tags(path: Path) -> tuple[list[np.ndarray], list[tuple[int, int, int, int]]]:
-    ys, tags = [], []
-    with av.open(str(path)) as c:
-        for f in c.decode(video=0):
-            p = f.planes[0]
-            dt = np.dtype(np.uint8 if f.format.components[0].bits <= 8 else "<u2")
-            a = np.frombuffer(p, dt)[: p.line_size // dt.itemsize * p.height]
-            ys.append(a.reshape(p.height, -1)[:, : p.width].copy())
-            tags.append((f.color_range, f.colorspace, f.color_primaries, f.color_trc))
-    return ys, tags
+    frames = decoded(path)
+    return [f[0][0] for f in frames], [f[2] for f in frames]
 
 
 @pytest.mark.parametrize(

@@ -151,24 +151,22 @@ def _cap(img: np.ndarray, side: int) -> np.ndarray:
     return cv2.resize(img, size, interpolation=cv2.INTER_AREA)
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_COLOR | cv2.IMREAD_ANYDEPTH)
-    if img is None:
-        raise InputError(f"{path}: not an image OpenCV can read")
-    if img.dtype == np.uint16:
-        img = (img / 257.0).round().astype(np.uint8)
-    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-
-
-def _read_gray(path: Path) -> np.ndarray:
-    data = np.fromfile(str(path), dtype=np.uint8)
-    img = cv2.imdecode(data, cv2.IMREAD_GRAYSCALE | cv2.IMREAD_ANYDEPTH)
+def _read8(path: Path, flags: int) -> np.ndarray:
+    """Read an image (EXIF orientation applied) as 8 bits: 16-bit sources are rounded down."""
+    img = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), flags | cv2.IMREAD_ANYDEPTH)
     if img is None:
         raise InputError(f"{path}: not an image OpenCV can read")
     if img.dtype == np.uint16:
         img = (img / 257.0).round().astype(np.uint8)
     return img
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    return cv2.cvtColor(_read8(path, cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+
+
+def _read_gray(path: Path) -> np.ndarray:
+    return _read8(path, cv2.IMREAD_GRAYSCALE)
 
 
 def load_pictures(items: Sequence[Item], cache_side: int) -> dict[str, Picture]:
