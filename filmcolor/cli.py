@@ -412,6 +412,13 @@ _LOSS = LossConfig()
     help="Rarity rebalancing of the colour loss (0 off, 0.5 as Zhang et al. 2016).",
 )
 @click.option(
+    "--loss-saturation",
+    type=click.FloatRange(0),
+    default=_LOSS.saturation,
+    show_default=True,
+    help="Per-pixel chroma-magnitude matching (keeps colour from fading to gray).",
+)
+@click.option(
     "--loss-perceptual", type=click.FloatRange(0), default=_LOSS.perceptual, show_default=True
 )
 @click.option(
@@ -441,6 +448,7 @@ def train(
     degrade: float,
     loss_ab: float,
     loss_rebalance: float,
+    loss_saturation: float,
     loss_perceptual: float,
     loss_colorfulness: float,
     quiet: bool,
@@ -480,6 +488,7 @@ def train(
         loss=LossConfig(
             ab_l1=loss_ab,
             rebalance=loss_rebalance,
+            saturation=loss_saturation,
             perceptual=loss_perceptual,
             colorfulness=loss_colorfulness,
         ),

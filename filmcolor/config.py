@@ -108,8 +108,13 @@ class LossConfig:
     #: away into brown. 0 is plain L1; 0.5 mixes the empirical prior half-and-half with a
     #: uniform one, as in the paper; 1 is full inverse frequency.
     rebalance: float = 0.5
+    #: L1 between the chroma magnitudes |ab| of prediction and truth, pixel by pixel: where
+    #: the hue is uncertain, plain L1 shrinks the colour towards gray; this term keeps the
+    #: true saturation and lets the model commit to its likeliest hue.
+    saturation: float = 1.0
     #: L1 between frozen ImageNet EfficientNet-Lite0 features of predicted and true RGB.
-    perceptual: float = 0.1
+    #: Off by default: it costs about 40 % more CPU time a step (see weights/README.md).
+    perceptual: float = 0.0
     #: |colorfulness(pred) − colorfulness(truth)| per image (Hasler–Süsstrunk, / 100). A
     #: global statistic: at high weight the model games it (coloured borders, a sepia cast).
     colorfulness: float = 0.0

@@ -103,6 +103,10 @@ class ColorLoss(nn.Module):
         if self.rarity is not None:
             err = err * self.rarity[ab_bins(ab)]
         parts: dict[str, torch.Tensor] = {"ab_l1": err.mean() / 200}
+        if cfg.saturation > 0:
+            chroma_pred = ab_pred.float().square().sum(dim=1).add(1e-6).sqrt()
+            chroma_true = ab.square().sum(dim=1).add(1e-6).sqrt()
+            parts["saturation"] = (chroma_pred - chroma_true).abs().mean() / 100
         if cfg.perceptual > 0 or cfg.colorfulness > 0:
             rgb_pred = lab_to_rgb(torch.cat((L, ab_pred.float()), dim=1))
             if self.perceptual is not None:

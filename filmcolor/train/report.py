@@ -105,7 +105,7 @@ def write_report(
     folder.mkdir(parents=True, exist_ok=True)
     train = {
         key: _smooth([(r["step"], r[key]) for r in history if key in r])
-        for key in ("loss", "ab_l1", "perceptual", "colorfulness")
+        for key in ("loss", "ab_l1", "saturation", "perceptual", "colorfulness")
         if any(key in r for r in history)
     }
     plot_curves(train, folder / "loss.png", "training loss (moving average of 25 steps)")
