@@ -52,19 +52,34 @@ def _fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def _errors_to_exit_codes(verbose: bool) -> Iterator[None]:
+def _errors_to_exit_codes(
+    verbose: bool, interrupted_message: str = "interrupted; nothing was written to the output"
+) -> Iterator[None]:
+    """Map library errors to a one-line message and the documented exit code. SIGTERM is
+    handled like Ctrl-C, so a stopped run cleans up its temporary files too."""
+    import signal
+
+    def on_term(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
     try:
         yield
     except FilmcolorError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        _fail("interrupted; nothing was written to the output", EXIT_INTERRUPTED)
+        _fail(interrupted_message, EXIT_INTERRUPTED)
     except click.exceptions.Exit:
         raise
+    except OSError as exc:  # disk full, read-only folder, permissions: say which file
+        name = f"{exc.filename}: " if exc.filename else ""
+        _fail(f"{name}{exc.strerror or exc}; check the disk and the folder's permissions", 4)
     except Exception as exc:
         if verbose:
             raise
         _fail(f"internal error: {type(exc).__name__}: {exc} (rerun with -v and report it)", 1)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @contextmanager
@@ -135,7 +150,9 @@ def main() -> None:
     default=None,
     help="Weights file (.safetensors); default: the shipped weights.",
 )
-@click.option("--device", default="auto", show_default=True, help="auto, cpu, cuda or cuda:N.")
+@click.option(
+    "--device", default=_COLORIZE.device, show_default=True, help="auto, cpu, cuda or cuda:N."
+)
 @click.option(
     "--batch-size",
     type=click.IntRange(1, 1024),
@@ -218,6 +235,8 @@ def restore(
     with _errors_to_exit_codes(verbose):
         if report is not None and report.exists() and not overwrite:
             _fail(f"{report}: report file already exists; pass --overwrite to replace it", 2)
+        if report is not None and not report.parent.is_dir():
+            _fail(f"{report.parent}: report folder does not exist; create it first", 2)
         with _progress_display(quiet) as progress:
             result = run_restore(input_path, output, config, progress)
         if report is not None:
@@ -503,7 +522,8 @@ def train(
 
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
-        with _errors_to_exit_codes(verbose), _train_progress(quiet) as progress:
+        stopped = "interrupted; the last checkpoint is kept: rerun with --resume to continue"
+        with _errors_to_exit_codes(verbose, stopped), _train_progress(quiet) as progress:
             result = fit(config, resume=resume, progress=progress, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)

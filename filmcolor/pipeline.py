@@ -35,16 +35,24 @@ from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_pictur
 from .config import RestoreConfig
 from .errors import FilmcolorError, InputError, MediaError, UsageError
 from .media.decode import DecodeStats, LumaFrame, iter_media
-from .media.encode import build_frame, choose_output_format, configure_video_stream
+from .media.encode import (
+    OutputFormat,
+    build_frame,
+    choose_output_format,
+    configure_video_stream,
+)
 from .media.images import output_bits, read_picture, write_picture
-from .media.probe import check_input_file, is_image_path, open_input, probe
+from .media.probe import MediaInfo, check_input_file, is_image_path, open_input, probe
 from .media.remux import add_copied_streams, copy_container_tags
 from .model.colorizer import Colorizer
 
 log = logging.getLogger(__name__)
 
-#: Containers a folder run keeps for its videos; other inputs are written as Matroska.
+#: Containers filmcolor writes video into (each keeps pts and streams as documented); a
+#: folder run keeps these for its videos and writes other inputs as Matroska.
 KEEP_VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv"})
+#: Files next to films that are not media: a folder run passes over them quietly.
+SIDECAR_EXTENSIONS = frozenset({".srt", ".ass", ".vtt", ".txt", ".json", ".xml", ".nfo", ".md"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +82,7 @@ class RestoreReport:
     frames_out: int = 0
     frames_undecodable: int = 0
     frames_concealed: int = 0
+    frames_dropped: int = 0
     seconds: dict[str, float] = field(default_factory=dict)
     fps: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
@@ -131,6 +140,11 @@ def restore(
             raise UsageError(f"{dst_p}: the input is an image, so give an image name (.png, .jpg…)")
         check_output_path(dst_p, config.overwrite)
         return restore_image(src_p, dst_p, config, colorizer=colorizer)
+    if dst_p.suffix.lower() not in KEEP_VIDEO_EXTENSIONS:
+        raise UsageError(
+            f"{dst_p}: write video as .mp4, .m4v, .mov or .mkv (other containers change "
+            "timestamps or cannot hold every stream)"
+        )
     return restore_video(src_p, dst_p, config, progress, colorizer=colorizer)
 
 
@@ -156,14 +170,26 @@ def restore_folder(
     """
     if dst.exists() and not dst.is_dir():
         raise UsageError(f"{dst}: the input is a folder, so the output must be a folder too")
-    files = sorted(p for p in src.iterdir() if p.is_file() and not p.name.startswith("."))
+    files = sorted(
+        p
+        for p in src.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SIDECAR_EXTENSIONS
+    )
     if not files:
         raise InputError(f"{src}: folder has no files to restore")
     dst.mkdir(parents=True, exist_ok=True)
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
     report = FolderReport(input=str(src), output=str(dst))
+    taken: set[str] = set()
     for path in files:
-        out = dst / folder_output_name(path)
+        name = folder_output_name(path)
+        if name in taken:  # a.avi and a.mkv would both be a.mkv: the second is "a-2.mkv"
+            stem, ext = Path(name).stem, Path(name).suffix
+            name = next(
+                f"{stem}-{k}{ext}" for k in range(2, 10_000) if f"{stem}-{k}{ext}" not in taken
+            )
+        taken.add(name)
+        out = dst / name
         try:
             result = restore(path, out, config, progress, colorizer=colorizer)
         except FilmcolorError as exc:
@@ -265,14 +291,15 @@ def restore_video(
             # timestamps, so keep them and every pts as it was.
             options["avoid_negative_ts"] = "disabled"
         try:
-            out = av.open(str(tmp), "w", container_options=options)
+            out = av.open(str(tmp.absolute()), "w", container_options=options)
         except ValueError as exc:
             raise UsageError(
                 f"{dst}: cannot tell the container from '{dst.suffix}'; use .mp4, .mkv or .mov"
             ) from exc
+        closed = False
         try:
             video = configure_video_stream(out, info, fmt, config.encode, info.display_matrix)
-            plans = add_copied_streams(out, inp, info.video_index, report.warnings)
+            plans = add_copied_streams(out, inp, info.video_index, report.warnings, video)
             copy_container_tags(out, inp)
 
             def decode_worker() -> None:
@@ -293,11 +320,9 @@ def restore_video(
             def encode_worker() -> None:
                 nonlocal frames_out
                 try:
-                    while True:
+                    while not stop.is_set():
                         item = _get(composed, stop)
                         if isinstance(item, _End):
-                            if stop.is_set():
-                                return
                             break
                         t = time.perf_counter()
                         if isinstance(item, av.Packet):
@@ -305,10 +330,14 @@ def restore_video(
                             out.mux(plan.packets_for(item))
                         else:
                             pts, luma, chroma = item
-                            frame = build_frame(luma, chroma, fmt, pts, info.time_base)
+                            frame = build_frame(
+                                luma, chroma, fmt, pts, info.time_base, info.bit_depth
+                            )
                             out.mux(video.encode(frame))
                             frames_out += 1
                         seconds["encode"] += time.perf_counter() - t
+                    if stop.is_set():
+                        return
                     t = time.perf_counter()
                     out.mux(video.encode(None))
                     for plan in plans.values():
@@ -323,29 +352,32 @@ def restore_video(
             encoder = threading.Thread(target=encode_worker, name="filmcolor-encode", daemon=True)
             decoder.start()
             encoder.start()
+            finished = False
             try:
                 _colorize_stream(
                     decoded, composed, stop, colorizer, info, fmt, config, seconds, progress
                 )
-            except BaseException:
-                stop.set()
-                raise
+                finished = not stop.is_set()
             finally:
-                decoder.join()
-                if stop.is_set():
-                    encoder.join()
-                else:
+                if finished:
                     _put(composed, _End(), stop)
-                    encoder.join()
+                else:
+                    stop.set()
+                # The threads use both containers: they must be gone before either closes.
+                _join_all((decoder, encoder), stop)
             if errors:
-                raise _media_error(errors[0], "encoding")
+                raise _media_error(errors[0], f"{dst}: encoding")
+            out.close()  # writes the trailer (the mp4 index): a failure here fails the run
+            closed = True
         except av.error.FFmpegError as exc:
-            raise MediaError(f"{dst}: {exc}") from exc
+            raise MediaError(f"{dst}: writing failed: {exc}") from exc
         finally:
-            with contextlib.suppress(av.error.FFmpegError, ValueError):
-                out.close()
+            if not closed:
+                with contextlib.suppress(av.error.FFmpegError, ValueError):
+                    out.close()
         report.warnings.extend(stats.warnings)
-        report.frames_in = stats.frames + stats.packets_undecodable
+        report.frames_in = stats.frames + stats.packets_undecodable + stats.frames_dropped
+        report.frames_dropped = stats.frames_dropped
         report.frames_undecodable = stats.packets_undecodable
         report.frames_concealed = stats.frames_concealed
         report.frames_out = frames_out
@@ -372,13 +404,27 @@ def _media_error(exc: BaseException, stage: str) -> BaseException:
     return exc
 
 
+def _join_all(threads: tuple[threading.Thread, ...], stop: threading.Event) -> None:
+    """Join every thread, even through Ctrl-C (which sets ``stop`` and is re-raised after)."""
+    interrupted: KeyboardInterrupt | None = None
+    for thread in threads:
+        while thread.is_alive():
+            try:
+                thread.join()
+            except KeyboardInterrupt as exc:
+                stop.set()
+                interrupted = exc
+    if interrupted is not None:
+        raise interrupted
+
+
 def _colorize_stream(
     decoded: queue.Queue[Any],
     composed: queue.Queue[Any],
     stop: threading.Event,
     colorizer: Colorizer,
-    info: Any,
-    fmt: Any,
+    info: MediaInfo,
+    fmt: OutputFormat,
     config: RestoreConfig,
     seconds: dict[str, float],
     progress: ProgressCallback | None,
@@ -422,17 +468,16 @@ def _colorize_stream(
             fps = done / max(elapsed, 1e-9)
             progress(Progress(info.path, done, done if finished else total, fps, finished))
 
-    while True:
+    while not stop.is_set():
         item = _get(decoded, stop)
         if isinstance(item, _End):
             if item.error is not None:
-                raise _media_error(item.error, "decoding")
+                raise _media_error(item.error, f"{info.path}: decoding")
             break
         pending.append(item)
         if isinstance(item, LumaFrame):
             n_frames += 1
             if n_frames >= batch:
                 flush()
-        if stop.is_set():
-            return
-    flush(finished=True)
+    if not stop.is_set():
+        flush(finished=True)

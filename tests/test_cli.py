@@ -267,3 +267,31 @@ def test_import_has_no_heavy_side_effects() -> None:
     code = "import sys, filmcolor; print('torch' in sys.modules, 'av' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_relative_name_with_a_colon_and_output_containers(
+    tmp_path: Path, clip: Path, const_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copy(clip, tmp_path / "take:1.mkv")
+    code, err = cli("restore", "take:1.mkv", "-o", "out:1.mkv", weights=const_weights)
+    assert code == 0, err
+    assert len(probe_streams(tmp_path / "out:1.mkv")["video"][0]["pts"]) == 48
+    code, err = cli("restore", "take:1.mkv", "-o", "out.avi", weights=const_weights)
+    assert code == 2
+    assert_one_line_error(err, "out.avi", ".mkv")
+
+
+def test_folder_name_collisions_and_sidecars(tmp_path: Path, const_weights: Path) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    make_video(src / "a.avi", frames=3, codec="mpeg4")
+    make_video(src / "a.mkv", frames=4)
+    (src / "a.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    code, err = cli("restore", src, "-o", out, weights=const_weights)
+    assert code == 0, err
+    assert only_output_files(out) == ["a-2.mkv", "a.mkv"]
+    counts = sorted(len(probe_streams(out / n)["video"][0]["pts"]) for n in ("a.mkv", "a-2.mkv"))
+    assert counts == [3, 4]

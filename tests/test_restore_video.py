@@ -369,3 +369,46 @@ def test_sample_aspect_ratio_is_kept(tmp_path: Path, const_config) -> None:
         out.mux(vs.encode())
     run(tmp_path / "sar.mkv", dst, const_config)
     assert probe(dst).sample_aspect_ratio == Fraction(12, 11)
+
+
+def test_timecode_track_is_kept_as_the_video_timecode(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mov", tmp_path / "out.mov"
+    make_video(src, frames=5, video_metadata={"timecode": "01:00:00:00"})
+    assert [s["type"] for s in probe_streams(src)["streams"]] == ["video", "data"]
+    report = run(src, dst, const_config)
+    out = probe_streams(dst)
+    assert out["video"][0]["metadata"]["timecode"] == "01:00:00:00"
+    assert any("timecode 01:00:00:00 is kept" in w for w in report.warnings)
+    assert out["video"][0]["pts"] == probe_streams(src)["video"][0]["pts"]
+
+
+@pytest.mark.parametrize(
+    ("src_bits", "out_fmt", "full"),
+    [(12, "yuv420p10le", False), (10, "yuv420p", False), (8, "yuv420p10le", True)],
+)
+def test_luma_depth_mapping(src_bits: int, out_fmt: str, full: bool) -> None:
+    from filmcolor.media.encode import OutputFormat, map_luma
+
+    out_bits = 10 if "10" in out_fmt else 8
+    fmt = OutputFormat(out_fmt, out_bits, (1, 1), full, "bt709")
+    black, white = (
+        (0, (1 << src_bits) - 1) if full else (16 << (src_bits - 8), 235 << (src_bits - 8))
+    )
+    y = map_luma(
+        np.array([[black, white]], dtype=np.uint16 if src_bits > 8 else np.uint8), src_bits, fmt
+    )
+    exp = (0, (1 << out_bits) - 1) if full else (16 << (out_bits - 8), 235 << (out_bits - 8))
+    assert tuple(int(v) for v in y[0]) == exp
+
+
+def test_deep_rgb_source_keeps_its_luma_scale(tmp_path: Path, const_config) -> None:
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, frames=3, codec="ffv1", pix_fmt="gbrp10le")
+    info = probe(src)
+    assert info.bit_depth == 10
+    run(src, dst, const_config, codec="ffv1")
+    with av.open(str(src)) as c:
+        rgb = next(c.decode(video=0)).to_ndarray(format="rgb48le").astype(float) / 64
+    y_out = planes(dst)[0][0].astype(float)
+    expected = rgb @ np.array([0.299, 0.587, 0.114])  # full-range 10-bit gray
+    assert np.abs(expected - y_out).mean() < 4  # not the 16-bit scale (about 64x larger)

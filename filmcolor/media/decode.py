@@ -6,7 +6,6 @@ no colour conversion, no scaling, the source bit depth kept (uint16 above 8 bits
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -15,12 +14,12 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
+from ..errors import MediaError
 from .probe import MediaInfo
 
-log = logging.getLogger(__name__)
-
 #: Pixel-format prefixes whose first plane is the luma (Y) at full resolution.
-_Y_PLANE_PREFIXES = ("yuv", "yuvj", "gray", "nv12", "nv21", "nv16", "nv24", "nv42", "p010", "p016")
+#: (p010/p016 are left out: their samples sit in the most significant bits.)
+_Y_PLANE_PREFIXES = ("yuv", "yuvj", "gray", "nv12", "nv21", "nv16", "nv24", "nv42")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +38,8 @@ class DecodeStats:
     frames: int = 0
     packets_undecodable: int = 0
     frames_concealed: int = 0
+    #: Frames left out because their pts did not increase (the muxer cannot take them).
+    frames_dropped: int = 0
     truncated: bool = False
     warnings: list[str] = field(default_factory=list)
 
@@ -60,20 +61,21 @@ def has_y_plane(pix_fmt: str) -> bool:
 
 
 class LumaReader:
-    """Turns decoded frames into luma arrays at the bit depth of the stream.
+    """Turns decoded frames into luma arrays of ``bit_depth`` bits (uint8, or uint16 above 8).
 
-    Sources without a Y plane (RGB, palette, big-endian) are converted to gray once per
-    frame through one reused swscale context.
+    Sources without a plain Y plane (RGB, palette, big-endian, MSB-aligned formats) are
+    converted to gray of the same bit depth through one reused swscale context.
     """
 
     def __init__(self, bit_depth: int) -> None:
+        self.bit_depth = bit_depth
         self.bits = 8 if bit_depth <= 8 else 16
-        self._gray = "gray" if self.bits == 8 else "gray16le"
+        self._gray = "gray" if bit_depth <= 8 else f"gray{bit_depth}le"
         self._reformatter = VideoReformatter()
 
     def __call__(self, frame: av.VideoFrame) -> np.ndarray:
         fmt = frame.format.name
-        if has_y_plane(fmt) and (frame.format.components[0].bits <= 8) == (self.bits == 8):
+        if has_y_plane(fmt) and frame.format.components[0].bits == self.bit_depth:
             return plane_to_array(frame.planes[0], frame.height, frame.width, self.bits)
         gray = self._reformatter.reformat(frame, format=self._gray)
         return plane_to_array(gray.planes[0], gray.height, gray.width, self.bits)
@@ -108,10 +110,22 @@ def iter_media(
             stats.warnings.append(f"undecodable video packet{where}: {exc.strerror}")
             return
         for frame in frames:
-            pts = frame.pts
+            pts = frame.pts if frame.pts is not None else frame.dts
             if pts is None:
                 # Raw or broken streams: continue the timeline rather than invent a rate.
                 pts = 0 if last_pts is None else last_pts + max(int(frame.duration or 1), 1)
+            if (frame.width, frame.height) != (info.width, info.height):
+                raise MediaError(
+                    f"{info.path}: the picture size changes from {info.width}x{info.height} "
+                    f"to {frame.width}x{frame.height} at pts {pts}; cut the file there and "
+                    "restore the parts"
+                )
+            if last_pts is not None and pts <= last_pts:
+                stats.frames_dropped += 1
+                stats.warnings.append(
+                    f"frame at pts {pts} does not come after pts {last_pts}: left out"
+                )
+                continue
             if frame.is_corrupt:
                 stats.frames_concealed += 1
             last_pts = pts

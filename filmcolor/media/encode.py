@@ -69,6 +69,7 @@ def choose_output_format(info: MediaInfo, config: EncodeConfig) -> tuple[OutputF
     elif config.codec == "prores":
         pix_fmt = "yuv444p10le" if odd else "yuv422p10le"
     else:
+        # x264/x265 as built here take 8 or 10 bits: deeper sources are written 10-bit.
         pix_fmt = ("yuv444p" if odd else "yuv420p") + ("10le" if deep else "")
     try:
         fmt = av.VideoFormat(pix_fmt)
@@ -150,21 +151,39 @@ def configure_video_stream(
     return stream
 
 
+def map_luma(luma: np.ndarray, src_bits: int, fmt: OutputFormat) -> np.ndarray:
+    """Source luma code values → ``fmt``'s bit depth: unchanged when the depths agree; else
+    shifted (limited range keeps 16/235 aligned) or scaled (full range keeps 0 and white)."""
+    out_bits = fmt.bit_depth
+    dtype = np.uint8 if out_bits <= 8 else np.uint16
+    if src_bits == out_bits:
+        return luma.astype(dtype, copy=False)
+    if fmt.full_range:
+        scale = ((1 << out_bits) - 1) / ((1 << src_bits) - 1)
+        return np.rint(luma * scale).astype(dtype)
+    if out_bits > src_bits:
+        return (luma.astype(np.uint16) << (out_bits - src_bits)).astype(dtype)
+    d = src_bits - out_bits
+    return ((luma.astype(np.uint32) + (1 << (d - 1))) >> d).astype(dtype)
+
+
 def build_frame(
-    luma: np.ndarray, chroma: np.ndarray, fmt: OutputFormat, pts: int, time_base: Fraction
+    luma: np.ndarray,
+    chroma: np.ndarray,
+    fmt: OutputFormat,
+    pts: int,
+    time_base: Fraction,
+    src_bits: int = 8,
 ) -> av.VideoFrame:
     """A frame of ``fmt`` from ``luma`` ``(H, W)`` and ``chroma`` ``(2, h, w)`` code values.
 
-    ``luma`` is written verbatim (shifted up when the output has more bits); ``chroma`` must
-    already be at the output's chroma size and bit depth (uint8 or uint16).
+    ``luma`` (``src_bits`` bits) is written verbatim when the depths agree, else mapped by
+    ``map_luma``; ``chroma`` must already be at the output's chroma size and bit depth.
     """
     height, width = luma.shape
     frame = av.VideoFrame(width, height, fmt.pix_fmt)
     dtype = np.uint8 if fmt.bit_depth <= 8 else np.uint16
-    src_bits = 8 if luma.dtype == np.uint8 else None
-    y = luma
-    if src_bits == 8 and fmt.bit_depth > 8:
-        y = luma.astype(np.uint16) << (fmt.bit_depth - 8)
+    y = map_luma(luma, src_bits, fmt)
     for plane, data in zip(frame.planes, (y, chroma[0], chroma[1]), strict=True):
         itemsize = np.dtype(dtype).itemsize
         view = np.frombuffer(plane, dtype=dtype)

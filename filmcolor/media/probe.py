@@ -99,9 +99,12 @@ def check_input_file(path: str | os.PathLike[str]) -> Path:
 
 
 def pix_fmt_bit_depth(pix_fmt: str) -> int:
-    """Bits of the luma (or first) component of a pixel format, e.g. 8 or 10."""
-    fmt = av.VideoFormat(pix_fmt)
-    return int(fmt.components[0].bits)
+    """Bits of the luma (or first) component of a pixel format, e.g. 8 or 10 (at most 16;
+    gray of that depth must exist, so 11-bit-style oddities round up to the next one)."""
+    bits = int(av.VideoFormat(pix_fmt).components[0].bits)
+    if bits <= 8:
+        return 8
+    return min(b for b in (9, 10, 12, 14, 16) if b >= bits)
 
 
 def default_full_range(pix_fmt: str) -> bool:
@@ -127,7 +130,8 @@ def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
     """Open a media file for reading; ``InputError`` if it is not media at all."""
     p = check_input_file(path)
     try:
-        return av.open(str(p), "r")
+        # An absolute path: a relative name with a colon ("take:1.mov") reads as a protocol.
+        return av.open(str(p.absolute()), "r")
     except av.error.InvalidDataError as exc:
         raise InputError(f"{p}: not a media file, or too damaged to open ({exc.strerror})") from exc
     except av.error.FFmpegError as exc:

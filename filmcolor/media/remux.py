@@ -11,14 +11,11 @@ chapters come along. A stream the output container cannot hold is handled by pol
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass
 
 import av
 
 from ..errors import MediaError, UsageError
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -28,7 +25,6 @@ class CopiedStream:
     source: av.stream.Stream
     target: av.stream.Stream
     transcode: bool = False
-    _resampler: av.AudioResampler | None = None
 
     def packets_for(self, packet: av.Packet) -> list[av.Packet]:
         """The output packets for one input packet of this stream (usually just itself)."""
@@ -73,11 +69,13 @@ def add_copied_streams(
     source: av.container.InputContainer,
     video_index: int,
     warnings: list[str],
+    video: av.stream.Stream | None = None,
 ) -> dict[int, CopiedStream]:
     """Add an output stream for every input stream except ``video_index``.
 
     Returns the plan keyed by input stream index. Appends to ``warnings`` for each stream
-    that had to be re-encoded. Raises ``UsageError`` when a stream cannot be carried.
+    that had to be re-encoded or left out (codec-less data tracks; a timecode moves onto
+    ``video``'s tags). Raises ``UsageError`` when a stream cannot be carried.
     """
     supported = output.supported_codecs
     ext = output.format.name.split(",")[0]
@@ -87,8 +85,17 @@ def add_copied_streams(
             # Discarded streams are the demuxer's own (mp4 chapter text tracks): the muxer
             # writes them again from the chapters.
             continue
-        codec = stream.codec_context.name if stream.codec_context is not None else None
-        if codec is not None and codec in supported:
+        if stream.codec_context is None:
+            # Timecode (tmcd) and similar data tracks: FFmpeg cannot copy them as streams.
+            # The muxer rebuilds a timecode track from the video's "timecode" tag.
+            timecode = stream.metadata.get("timecode")
+            if timecode and video is not None:
+                video.metadata.setdefault("timecode", timecode)
+            kept = f"; its timecode {timecode} is kept on the video" if timecode else ""
+            warnings.append(f"{stream.type} stream #{stream.index} cannot be copied{kept}")
+            continue
+        codec = stream.codec_context.name
+        if codec in supported:
             try:
                 target = output.add_stream_from_template(stream)
             except (ValueError, av.error.FFmpegError) as exc:

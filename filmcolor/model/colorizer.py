@@ -146,15 +146,16 @@ class Colorizer:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         try:
-            ab = self.model(x)
+            return self.model(x)[..., :h, :w].float()
         except torch.cuda.OutOfMemoryError:
             if x.shape[0] == 1:
                 raise
-            torch.cuda.empty_cache()
-            half = x.shape[0] // 2
-            log.warning("CUDA out of memory at batch %d; retrying as %d", x.shape[0], half)
-            return torch.cat((self.predict_low(L_low[:half]), self.predict_low(L_low[half:])))
-        return ab[..., :h, :w].float()
+        # Retried outside the except block, so the failed call's tensors are already freed.
+        del x
+        torch.cuda.empty_cache()
+        half = L_low.shape[0] // 2
+        log.warning("CUDA out of memory at batch %d; retrying as %d", L_low.shape[0], half)
+        return torch.cat((self.predict_low(L_low[:half]), self.predict_low(L_low[half:])))
 
     @torch.inference_mode()
     def predict(

@@ -364,7 +364,7 @@ def train_batch(
     for k in picks:
         pic = cache[items[k].key]
         rgb, gray = _random_crop(pic.rgb, pic.gray, size, rng)
-        if rng.random() < 0.5:  # brightness / contrast jitter of the whole picture
+        if gray is None and rng.random() < 0.5:  # brightness/contrast jitter (derived gray)
             rgb = np.clip(
                 (rgb.astype(np.float32) - 128) * rng.uniform(0.8, 1.2) + 128 + rng.uniform(-20, 20),
                 0,
