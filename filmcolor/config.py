@@ -69,7 +69,7 @@ class ColorizeConfig:
     """Inference settings of the colorizer."""
 
     #: The short side, in pixels, that the model sees (rounded up to the model stride).
-    render_size: int = 256
+    render_size: int = 160
     batch_size: int = 8
     #: ``auto`` takes CUDA when available, else the CPU.
     device: str = "auto"
