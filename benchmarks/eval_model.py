@@ -28,7 +28,7 @@ import torch
 
 from filmcolor.color import lab_to_rgb, luma_to_L, rgb_to_lab
 from filmcolor.config import ColorizeConfig, RestoreConfig
-from filmcolor.metrics import evaluate_pairs
+from filmcolor.metrics import evaluate_pairs, read_rgb
 from filmcolor.model.colorizer import Colorizer
 from filmcolor.pipeline import restore
 
@@ -41,18 +41,15 @@ def gray_of(rgb: np.ndarray) -> np.ndarray:
     return y.round().clip(0, 255).astype(np.uint8)
 
 
-def read_rgb(path: Path) -> np.ndarray:
-    return cv2.cvtColor(cv2.imread(str(path), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
-
-
 def mean_ab_table(paths: list[Path]) -> torch.Tensor:
     """``(BINS, 2)`` mean Lab ab of the pixels in each L bin, over ``paths``."""
     sums = torch.zeros(BINS, 2, dtype=torch.float64)
     counts = torch.zeros(BINS, dtype=torch.float64)
     for path in paths:
-        rgb = torch.from_numpy(read_rgb(path)).permute(2, 0, 1).float() / 255
+        pixels = read_rgb(path)
+        rgb = torch.from_numpy(pixels).permute(2, 0, 1).float() / 255
         lab = rgb_to_lab(rgb).flatten(1)
-        L = luma_to_L(torch.from_numpy(gray_of(read_rgb(path)).astype(np.int64)), 8, True)
+        L = luma_to_L(torch.from_numpy(gray_of(pixels).astype(np.int64)), 8, True)
         idx = (L.flatten() / 100 * BINS).long().clamp(0, BINS - 1)
         sums.index_add_(0, idx, lab[1:].T.double())
         counts.index_add_(0, idx, torch.ones_like(idx, dtype=torch.float64))

@@ -130,18 +130,19 @@ def ssim_rgb_batch(pred: torch.Tensor, ref: torch.Tensor, data_range: float = 1.
     return _ssim_channels(pred, ref, data_range).mean(dim=1)
 
 
-def colorfulness_batch(rgb: torch.Tensor) -> torch.Tensor:
+def colorfulness_batch(rgb: torch.Tensor, eps: float = 0.0) -> torch.Tensor:
     """Hasler–Süsstrunk colorfulness of each image: ``(N, 3, H, W)`` in [0, 1] → ``(N,)``.
 
     0 for a gray image; about 15 is "slightly", 33 "moderately", 59 "quite", 82 "highly" and
-    109 "extremely colorful" on the paper's scale.
+    109 "extremely colorful" on the paper's scale. ``eps`` inside the square roots keeps the
+    gradient finite for gray images (the training loss passes a small one).
     """
     _check_batch(rgb, "rgb")
     r, g, b = (rgb * 255).flatten(2).unbind(1)
     rg = r - g
     yb = 0.5 * (r + g) - b
-    sigma = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False))
-    mu = torch.sqrt(rg.mean(dim=1).square() + yb.mean(dim=1).square())
+    sigma = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False) + eps)
+    mu = torch.sqrt(rg.mean(dim=1).square() + yb.mean(dim=1).square() + eps)
     return sigma + 0.3 * mu
 
 

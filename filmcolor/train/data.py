@@ -316,10 +316,13 @@ def degrade_film(L: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.clip(out, 0, 100).astype(np.float32)
 
 
-def gray_L(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 sRGB → ``(H, W)`` float32 L of its BT.601 gray (as film is made)."""
-    y = (rgb.astype(np.float32) @ BT601).round().clip(0, 255).astype(np.int64)
-    return luma_to_L(torch.from_numpy(y), 8, True).numpy()
+def gray_L(rgb: np.ndarray, gray: np.ndarray | None = None) -> np.ndarray:
+    """``(H, W)`` float32 L in [0, 100] of the gray picture: ``gray`` ``(H, W)`` uint8 when
+    there is one (a gray/colour pair), else the BT.601 gray of ``rgb`` ``(H, W, 3)`` uint8
+    (as old film is simulated)."""
+    if gray is None:
+        gray = (rgb.astype(np.float32) @ BT601).round().clip(0, 255)
+    return luma_to_L(torch.from_numpy(gray.astype(np.int64)), 8, True).numpy()
 
 
 @dataclass(slots=True)
@@ -370,10 +373,7 @@ def train_batch(
                 0,
                 255,
             ).astype(np.uint8)
-        if gray is not None:
-            L = luma_to_L(torch.from_numpy(gray.astype(np.int64)), 8, True).numpy()
-        else:
-            L = gray_L(np.ascontiguousarray(rgb))
+        L = gray_L(rgb, gray)
         L_in = degrade_film(L, rng) if rng.random() < degrade else L
         crops.append((np.ascontiguousarray(rgb), L_in, L))
     return _assemble(crops)
@@ -387,9 +387,6 @@ def val_batches(
     for item in items:
         pic = cache[item.key]
         rgb, gray = _center_crop(pic.rgb, pic.gray, size)
-        if gray is not None:
-            L = luma_to_L(torch.from_numpy(gray.astype(np.int64)), 8, True).numpy()
-        else:
-            L = gray_L(rgb)
+        L = gray_L(rgb, gray)
         crops.append((np.ascontiguousarray(rgb), L, L))
     return [_assemble(crops[i : i + batch_size]) for i in range(0, len(crops), batch_size)]

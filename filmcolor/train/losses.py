@@ -8,21 +8,8 @@ from torch import nn
 
 from ..color import lab_to_rgb
 from ..config import LossConfig
+from ..metrics import colorfulness_batch
 from ..model.unet import EfficientNetLite0, load_imagenet_encoder
-
-
-def colorfulness(rgb: torch.Tensor) -> torch.Tensor:
-    """Hasler–Süsstrunk colorfulness of ``(N, 3, H, W)`` sRGB in [0, 1] → ``(N,)``.
-
-    On the 0–255 scale of the paper: σ_rgyb + 0.3·μ_rgyb with rg = R − G and
-    yb = (R + G) / 2 − B. Differentiable.
-    """
-    r, g, b = (rgb * 255).unbind(1)
-    rg = (r - g).flatten(1)
-    yb = (0.5 * (r + g) - b).flatten(1)
-    std = torch.sqrt(rg.var(dim=1, unbiased=False) + yb.var(dim=1, unbiased=False) + 1e-6)
-    mean = torch.sqrt(rg.mean(dim=1) ** 2 + yb.mean(dim=1) ** 2 + 1e-6)
-    return std + 0.3 * mean
 
 
 class PerceptualLoss(nn.Module):
@@ -112,7 +99,7 @@ class ColorLoss(nn.Module):
             if self.perceptual is not None:
                 parts["perceptual"] = self.perceptual(rgb_pred, rgb)
             if cfg.colorfulness > 0:
-                gap = colorfulness(rgb_pred) - colorfulness(rgb)
+                gap = colorfulness_batch(rgb_pred, 1e-6) - colorfulness_batch(rgb, 1e-6)
                 parts["colorfulness"] = gap.abs().mean() / 100
         total = sum(getattr(cfg, name) * value for name, value in parts.items())
         return total, {name: float(v.detach()) for name, v in parts.items()}
