@@ -17,7 +17,14 @@ from typing import Any, NoReturn
 import click
 
 from . import __version__
-from .config import ColorizeConfig, EncodeConfig, LossConfig, RestoreConfig, TrainConfig
+from .config import (
+    ColorizeConfig,
+    EncodeConfig,
+    LossConfig,
+    RestoreConfig,
+    TemporalConfig,
+    TrainConfig,
+)
 from .errors import EXIT_INTERRUPTED, FilmcolorError
 
 EXIT_CODES_HELP = """\b
@@ -35,6 +42,7 @@ _stderr = None
 # Option defaults come from the config dataclasses: one place for every default.
 _COLORIZE = ColorizeConfig()
 _ENCODE = EncodeConfig()
+_TEMPORAL = TemporalConfig()
 
 
 def _console() -> Any:
@@ -168,6 +176,21 @@ def main() -> None:
     help="Short side, in pixels, of the picture the model sees.",
 )
 @click.option(
+    "--temporal/--no-temporal",
+    default=_TEMPORAL.enabled,
+    show_default=True,
+    help="Smooth the colour over time along the optical flow, reset at shot cuts; "
+    "--no-temporal gives the per-frame result.",
+)
+@click.option(
+    "--keyframe-interval",
+    type=click.IntRange(1, 1000),
+    default=_TEMPORAL.keyframe_interval,
+    show_default=True,
+    help="Run the model on every K-th frame (and each shot's first) and carry the colour "
+    "between by optical flow: about K times less model time, at a small quality cost.",
+)
+@click.option(
     "--codec",
     type=click.Choice(["libx264", "libx265", "prores", "ffv1"]),
     default=_ENCODE.codec,
@@ -204,6 +227,8 @@ def restore(
     device: str,
     batch_size: int,
     render_size: int,
+    temporal: bool,
+    keyframe_interval: int,
     codec: str,
     crf: int | None,
     preset: str | None,
@@ -228,6 +253,7 @@ def restore(
     config = RestoreConfig(
         weights=str(weights) if weights is not None else None,
         colorize=ColorizeConfig(device=device, batch_size=batch_size, render_size=render_size),
+        temporal=TemporalConfig(enabled=temporal, keyframe_interval=keyframe_interval),
         encode=EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),  # type: ignore[arg-type]
         overwrite=overwrite,
         strict=strict,
@@ -283,25 +309,77 @@ def info(file: Path, as_json: bool) -> None:
 @main.command("eval", epilog=EXIT_CODES_HELP)
 @click.argument("reference", type=click.Path(path_type=Path))
 @click.argument("candidate", type=click.Path(path_type=Path))
-@click.option("--json", "as_json", is_flag=True, help="Print JSON (infinite PSNR is null).")
-def evaluate(reference: Path, candidate: Path, as_json: bool) -> None:
-    """Score CANDIDATE against REFERENCE: PSNR, SSIM (BT.601 luma), colorfulness, ΔCF.
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (inf PSNR and nan are null).")
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="CURVES.png",
+    help="Videos: write per-frame curves (PSNR, colourfulness, chroma warp error) as this PNG; "
+    "with several videos, one PNG each: CURVES-VIDEONAME.png.",
+)
+def evaluate(reference: Path, candidate: Path, as_json: bool, plot_path: Path | None) -> None:
+    """Score CANDIDATE against REFERENCE: PSNR, SSIM (BT.601 luma), colorfulness, ΔCF; for
+    videos also CDC and warp error, on RGB and on the chroma (Lab a, b) alone.
 
-    Two images, or two folders whose images are paired by file name without extension.
-    Sizes must match. PSNR is inf for identical images.
+    Two images, two videos (frames paired by presentation time), or two folders of either
+    whose files are paired by name without extension. Sizes must match. PSNR is inf for
+    identical pictures. For videos the reference's own CDC and warp error are shown too: the
+    floor a consistent colouring can reach. --plot works on videos only.
     """
     with _errors_to_exit_codes(False):
-        from .metrics import evaluate_paths, jsonable
+        from .errors import UsageError
+        from .metrics import evaluate_paths, input_kind, jsonable, plot_per_frame
 
+        if plot_path is not None:
+            if input_kind(reference, candidate) != "video":
+                raise UsageError(
+                    "--plot draws per-frame curves of videos; REFERENCE and CANDIDATE are "
+                    "images, drop --plot (or use --json for the per-image values)"
+                )
+            if plot_path.suffix.lower() != ".png":
+                raise UsageError(f"{plot_path}: --plot writes a PNG; give a name ending in .png")
         result = evaluate_paths(reference, candidate)
         for w in result["warnings"]:
             click.echo(f"filmcolor: warning: {w}", err=True)
+        if plot_path is not None:
+            videos = result["per_video"]
+            for video in videos:
+                path = plot_path
+                if len(videos) > 1:
+                    path = plot_path.with_name(f"{plot_path.stem}-{video['name']}.png")
+                plot_per_frame(video, path)
+                click.echo(f"filmcolor: wrote {path}", err=True)
         if as_json:
             click.echo(json.dumps(jsonable(result), indent=2))
             return
         from rich.console import Console
         from rich.table import Table
 
+        def num(value: float, digits: int) -> str:
+            return f"{value:.{digits}f}"
+
+        if result["kind"] == "video":
+            table = Table("video", "PSNR", "SSIM", "CF", "ΔCF", "CDC RGB", "CDC ab", "warp RGB")
+            table.add_column("warp ab")
+            table.caption = (
+                f"{result['frames']} paired frames; ref: the reference's own CDC and warp "
+                "error (the floor); ab: Lab chroma only"
+            )
+            temporal_keys = ("cdc_rgb", "cdc_chroma", "warp_error_rgb", "warp_error_chroma")
+            rows = videos = result["per_video"]
+            if len(videos) > 1:
+                rows = [*videos, {**result, "name": f"mean of {len(videos)}"}]
+            for v in rows:
+                cells = [num(v["psnr"], 2), num(v["ssim"], 4), num(v["colorfulness_candidate"], 1)]
+                cells.append(num(v["delta_colorfulness"], 2))
+                table.add_row(f"{v['name']}", *cells, *(f"{v[k]:.3g}" for k in temporal_keys))
+                ref = (f"{v[f'reference_{k}']:.3g}" for k in temporal_keys)
+                cf_ref = num(v["colorfulness_reference"], 1)
+                table.add_row("  ref", "", "", cf_ref, "", *ref, end_section=True)
+            Console(highlight=False).print(table)
+            return
         table = Table("image", "PSNR dB", "SSIM", "SSIM RGB", "CF cand", "CF ref", "ΔCF")
         keys = ("psnr", "ssim", "ssim_rgb", "colorfulness_candidate", "colorfulness_reference")
         keys += ("delta_colorfulness",)
@@ -413,6 +491,13 @@ _LOSS = LossConfig()
     help="Write loss curves, a sample grid and metrics here.",
 )
 @click.option("--device", default=_TRAIN.device, show_default=True)
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    default=_TRAIN.workers,
+    show_default=True,
+    help="Threads that prepare batches ahead of the model.",
+)
 @click.option("--resume", is_flag=True, help="Continue from OUTPUT's checkpoint exactly.")
 @click.option("--seed", type=int, default=_TRAIN.seed, show_default=True)
 @click.option(
@@ -460,6 +545,7 @@ def train(
     val_every: int,
     patience: int,
     checkpoint_every: int,
+    workers: int,
     report_dir: Path | None,
     device: str,
     resume: bool,
@@ -500,6 +586,7 @@ def train(
         val_every=val_every,
         patience=patience,
         checkpoint_every=checkpoint_every,
+        workers=workers,
         report_dir=str(report_dir) if report_dir is not None else None,
         device=device,
         seed=seed,

@@ -81,11 +81,38 @@ class ColorizeConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class TemporalConfig:
+    """The temporal stage: shot cuts, flow-guided chroma smoothing, keyframes."""
+
+    #: Off gives the per-frame result (``--no-temporal``), for comparisons.
+    enabled: bool = True
+    #: Run the model on every K-th frame only (by frame number in the file, and on the first
+    #: frame of each shot) and carry the colour between by optical flow: the CPU fast path.
+    keyframe_interval: int = 1
+    #: Weight of the colour carried along the flow where the flow is trusted; the rest is the
+    #: fresh prediction. The smoothing's time constant is about ``1 / (1 − carry)`` frames.
+    carry: float = 0.9
+    #: Luma disagreement (Lab L units, after removing a global brightness change) at which a
+    #: warped pixel's trust falls to 1/e: occluded and newly visible content takes the fresh
+    #: prediction.
+    luma_sigma: float = 8.0
+    #: OpenCV DIS preset of the flow at render size: ``ultrafast``, ``fast`` or ``medium``.
+    flow_preset: str = "fast"
+    #: With ``keyframe_interval`` > 1: run the model anyway when less than this fraction of
+    #: the frame can be carried from the previous one (fast motion, a new object).
+    refresh_below: float = 0.7
+    #: Shot cuts (see ``temporal/cuts.py``): absolute score floor, ratio to the recent mean.
+    cut_threshold: float = 0.2
+    cut_ratio: float = 3.0
+
+
+@dataclass(frozen=True, slots=True)
 class RestoreConfig:
     """Everything ``restore`` needs besides the input and output paths."""
 
     weights: str | None = None
     colorize: ColorizeConfig = field(default_factory=ColorizeConfig)
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     overwrite: bool = False
     #: Turn undecodable frames (normally a warning) into a media error.
@@ -111,7 +138,7 @@ class LossConfig:
     #: L1 between the chroma magnitudes |ab| of prediction and truth, pixel by pixel: where
     #: the hue is uncertain, plain L1 shrinks the colour towards gray; this term keeps the
     #: true saturation and lets the model commit to its likeliest hue.
-    saturation: float = 1.0
+    saturation: float = 0.3
     #: L1 between frozen ImageNet EfficientNet-Lite0 features of predicted and true RGB.
     #: Off by default: it costs about 40 % more CPU time a step (see weights/README.md).
     perceptual: float = 0.0
@@ -156,6 +183,8 @@ class TrainConfig:
     degrade: float = 0.5
     #: Frames sampled per shot from video files.
     frames_per_shot: int = 3
+    #: Threads that build the next batches while the model trains on this one.
+    workers: int = 2
     #: Images are cached in memory with their long side at most this (speed; random crops).
     cache_side: int = 512
     loss: LossConfig = field(default_factory=LossConfig)

@@ -29,6 +29,7 @@ from typing import Any
 
 import av
 import numpy as np
+import torch
 
 from .atomic import atomic_output, check_output_path
 from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_picture
@@ -42,9 +43,11 @@ from .media.encode import (
     configure_video_stream,
 )
 from .media.images import output_bits, read_picture, write_picture
-from .media.probe import MediaInfo, check_input_file, is_image_path, open_input, probe
+from .media.kinds import is_image_path
+from .media.probe import MediaInfo, check_input_file, open_input, probe
 from .media.remux import add_copied_streams, copy_container_tags
-from .model.colorizer import Colorizer
+from .model.colorizer import Colorizer, resize_L
+from .temporal.smooth import ChromaSmoother, FramePlan
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +86,10 @@ class RestoreReport:
     frames_undecodable: int = 0
     frames_concealed: int = 0
     frames_dropped: int = 0
+    #: Frames the model colorized; the rest were carried by flow (``--keyframe-interval``).
+    frames_model: int = 0
+    #: Shot cuts found by the temporal stage: the first frame of each new shot.
+    cuts: list[dict[str, Any]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=dict)
     fps: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
@@ -224,10 +231,20 @@ def restore_image(
     with atomic_output(dst, config.overwrite) as tmp:
         write_picture(tmp, rgb)
     t3 = time.perf_counter()
-    report.frames_out = 1
+    report.frames_out = report.frames_model = 1
     report.seconds = {"decode": t1 - t0, "model": t2 - t1, "encode": t3 - t2, "total": t3 - t0}
     report.fps = 1 / max(t3 - t0, 1e-9)
     return report
+
+
+@dataclass(slots=True)
+class TemporalSummary:
+    """What the temporal stage did to one video."""
+
+    #: pts of the frames that start a shot (detected cuts), in the stream's time base.
+    cuts: list[int] = field(default_factory=list)
+    #: Frames the model colorized (the others were carried by flow, with keyframes on).
+    frames_model: int = 0
 
 
 class _End:
@@ -353,8 +370,9 @@ def restore_video(
             decoder.start()
             encoder.start()
             finished = False
+            temporal = TemporalSummary()
             try:
-                _colorize_stream(
+                temporal = _colorize_stream(
                     decoded, composed, stop, colorizer, info, fmt, config, seconds, progress
                 )
                 finished = not stop.is_set()
@@ -381,6 +399,10 @@ def restore_video(
         report.frames_undecodable = stats.packets_undecodable
         report.frames_concealed = stats.frames_concealed
         report.frames_out = frames_out
+        report.frames_model = temporal.frames_model
+        report.cuts = [
+            {"pts": pts, "seconds": round(float(pts * info.time_base), 6)} for pts in temporal.cuts
+        ]
         if stats.frames == 0:
             raise MediaError(f"{src}: no video frame could be decoded; the file is damaged")
         if config.strict and (stats.packets_undecodable or stats.truncated):
@@ -428,8 +450,11 @@ def _colorize_stream(
     config: RestoreConfig,
     seconds: dict[str, float],
     progress: ProgressCallback | None,
-) -> None:
-    """Main-thread stage: batch frames, predict chroma, compose, pass on in file order."""
+) -> TemporalSummary:
+    """Main-thread stage: batch frames, predict chroma, smooth it over time, compose, pass
+    on in file order. Returns what the temporal stage saw (cuts, frames through the model)."""
+    smoother = ChromaSmoother(config.temporal) if config.temporal.enabled else None
+    temporal = TemporalSummary()
     pending: list[Any] = []
     n_frames = 0
     done = 0
@@ -447,7 +472,16 @@ def _colorize_stream(
             t = time.perf_counter()
             luma = luma_tensor([f.luma for f in frames], colorizer.device)
             L = luma_L(luma, info.bit_depth, info.full_range)
-            L_c, ab = colorizer.predict(L, chroma_size(info.height, info.width, fmt))
+            L_low = colorizer.shrink(L)
+            if smoother is None:
+                ab_low = colorizer.predict_low(L_low)
+                temporal.frames_model += len(frames)
+            else:
+                ab_low, plans = _smooth(smoother, colorizer, L_low)
+                temporal.cuts.extend(f.pts for f, p in zip(frames, plans, strict=True) if p.cut)
+                temporal.frames_model += sum(p.run_model for p in plans)
+            L_c = resize_L(L, chroma_size(info.height, info.width, fmt))
+            ab = colorizer.upsample(L_low, ab_low, L_c)
             t2 = time.perf_counter()
             chroma = chroma_planes(L_c, ab, fmt)
             seconds["model"] += t2 - t
@@ -481,3 +515,23 @@ def _colorize_stream(
                 flush()
     if not stop.is_set():
         flush(finished=True)
+        if smoother is not None:
+            smoother.flush()
+    return temporal
+
+
+def _smooth(
+    smoother: ChromaSmoother, colorizer: Colorizer, L_low: torch.Tensor
+) -> tuple[torch.Tensor, list[FramePlan]]:
+    """``(N, 1, h, w)`` L at render size → ``(N, 2, h, w)`` smoothed ab (and the frames'
+    plans), running the model only on the frames the smoother asks for (all of them unless
+    keyframes are on)."""
+    L_np = L_low[:, 0].float().cpu().numpy()
+    plans = [smoother.plan(L_np[i]) for i in range(len(L_np))]
+    wanted = [i for i, p in enumerate(plans) if p.run_model]
+    predicted: dict[int, np.ndarray] = {}
+    if wanted:
+        ab = colorizer.predict_low(L_low[wanted]).cpu().numpy()
+        predicted = dict(zip(wanted, ab, strict=True))
+    out = [smoother.apply(p, predicted.get(i)) for i, p in enumerate(plans)]
+    return torch.from_numpy(np.stack(out)).to(L_low.device), plans

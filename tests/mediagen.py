@@ -94,6 +94,10 @@ def y_plane(frame: av.VideoFrame) -> np.ndarray:
     return _plane_view(frame, 0)
 
 
+#: Frames per shot of the ``shots`` content.
+SHOT_FRAMES = 10
+
+
 def _source_frames(
     width: int, height: int, count: int, rate: Fraction, content: str
 ) -> list[np.ndarray]:
@@ -119,6 +123,16 @@ def _source_frames(
             cx, cy = (13 * i) % width, (7 * i) % height
             img[max(cy - 10, 0) : cy + 10, max(cx - 10, 0) : cx + 10] = (255, 255, 0)
             out.append(img)
+        return out
+    if content == "shots":
+        # A new shot every SHOT_FRAMES frames: a different smooth random texture, panning.
+        out = []
+        for i in range(count):
+            shot, t = divmod(i, SHOT_FRAMES)
+            rng = np.random.default_rng(shot)
+            big = rng.random((height // 4 + 2, width // 4 + SHOT_FRAMES + 2, 3))
+            big = cv2.resize(big.astype(np.float32), None, fx=4, fy=4)
+            out.append((big[:height, 2 * t : 2 * t + width] * 255).astype(np.uint8))
         return out
     raise ValueError(f"unknown content {content!r}")
 

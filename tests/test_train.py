@@ -87,15 +87,14 @@ def test_discover_mixed_folder_pairs_and_video_shots(tmp_path: Path) -> None:
     assert cache["pair:a"].gray is not None
 
 
-def test_split_shots_finds_cuts_not_flicker() -> None:
-    rng = np.random.default_rng(0)
-    a, b = np.zeros(32), np.zeros(32)
-    a[4:10], b[20:28] = 1, 1
-    hists = []
-    for t in range(40):
-        h = (a if t < 25 else b) * rng.uniform(0.9, 1.1) + rng.uniform(0, 0.02, 32)
-        hists.append(h / h.sum())
-    assert data.split_shots(np.array(hists)) == [(0, 25), (25, 40)]
+def test_video_frames_are_sampled_per_shot(tmp_path: Path) -> None:
+    folder = tmp_path / "film"
+    folder.mkdir()
+    make_video(folder / "shots.mkv", width=160, height=96, frames=30, content="shots")
+    items = data.discover(folder, frames_per_shot=2)
+    # three shots (cuts at frames 10 and 20), two frames from each
+    assert len(items) == 6
+    assert len({i.group for i in items}) == 3
 
 
 def test_pair_size_mismatch_is_refused(tmp_path: Path) -> None:

@@ -13,8 +13,6 @@ import av
 
 from ..errors import InputError
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".tif", ".tiff", ".webp", ".bmp"})
-
 #: Pixel formats whose luma is full range when the stream does not say otherwise.
 _FULL_RANGE_FORMATS = ("gray", "yuvj", "pal8", "rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra")
 
@@ -77,11 +75,6 @@ class MediaInfo:
                 value = [{f: getattr(s, f) for f in StreamInfo.__dataclass_fields__} for s in value]
             out[name] = value
         return out
-
-
-def is_image_path(path: str | os.PathLike[str]) -> bool:
-    """Whether filmcolor treats ``path`` as a still image (by its extension)."""
-    return Path(path).suffix.lower() in IMAGE_EXTENSIONS
 
 
 def check_input_file(path: str | os.PathLike[str]) -> Path:

@@ -131,6 +131,11 @@ class Colorizer:
     def render_shape(self, height: int, width: int) -> tuple[int, int]:
         return render_shape(height, width, self.config.render_size)
 
+    def shrink(self, L: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, H, W)`` L in [0, 100] → the same at render size, on the device."""
+        L = L.to(self.device, torch.float32)
+        return resize_L(L, self.render_shape(*L.shape[-2:]))
+
     @torch.inference_mode()
     def predict_low(self, L_low: torch.Tensor) -> torch.Tensor:
         """``(N, 1, h, w)`` L in [0, 100] at render size → ``(N, 2, h, w)`` float32 ab.
@@ -168,7 +173,7 @@ class Colorizer:
         upsampling and the colour maths run on a quarter of the pixels.
         """
         L = L.to(self.device, torch.float32)
-        L_low = resize_L(L, self.render_shape(*L.shape[-2:]))
+        L_low = self.shrink(L)
         ab_low = self.predict_low(L_low)
         L_out = L if size is None else resize_L(L, size)
         return L_out, self.upsample(L_low, ab_low, L_out)

@@ -23,16 +23,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import cv2
 import numpy as np
 import torch
 
 from ..color import luma_to_L, rgb_to_lab
 from ..errors import InputError
-from ..media.probe import IMAGE_EXTENSIONS
+from ..media.kinds import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
+from ..temporal.cuts import CutDetector
 
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mkv", ".mov", ".avi", ".mpg", ".mpeg", ".m4v", ".webm"})
 #: BT.601 luma weights: how "old film" gray is made from colour (see data-sources.md).
 BT601 = np.array([0.299, 0.587, 0.114], dtype=np.float32)
 
@@ -191,6 +190,9 @@ def load_pictures(items: Sequence[Item], cache_side: int) -> dict[str, Picture]:
                 )
             gray = _cap(gray, cache_side)
         cache[item.key] = Picture(_cap(rgb, cache_side), gray)
+    if videos:
+        import av  # video folders only: photo-only training needs no PyAV
+
     for path, frames in videos.items():
         wanted = {i.pts: i.key for i in frames}
         with av.open(str(path)) as container:
@@ -204,22 +206,25 @@ def load_pictures(items: Sequence[Item], cache_side: int) -> dict[str, Picture]:
 
 
 def _video_items(root: Path, path: Path, per_shot: int) -> list[Item]:
-    """A few evenly spaced frames of every shot of ``path`` (cuts from luma histograms)."""
-    hists, pts = [], []
+    """A few evenly spaced frames of every shot of ``path`` (cuts: ``temporal.cuts``)."""
+    import av  # here, not at module level: photo-only training needs no PyAV
+
+    detector = CutDetector()
+    starts, pts = [0], []
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             for frame in container.decode(stream):
-                small = frame.reformat(width=64, height=36, format="gray").to_ndarray()
-                h = np.bincount((small >> 3).ravel(), minlength=32).astype(np.float32)
-                hists.append(h / h.sum())
+                small = frame.reformat(width=96, height=54, format="gray").to_ndarray()
+                if detector.update(small.astype(np.float32) * (100 / 255)) and pts:
+                    starts.append(len(pts))
                 pts.append(frame.pts)
     except (av.error.FFmpegError, IndexError) as exc:
         raise InputError(f"{path}: cannot read its video frames ({exc})") from exc
     if not pts:
         return []
-    shots = split_shots(np.array(hists))
+    shots = list(itertools.pairwise([*starts, len(pts)]))
     rel = str(path.relative_to(root))
     items = []
     for s, (start, end) in enumerate(shots):
@@ -227,20 +232,6 @@ def _video_items(root: Path, path: Path, per_shot: int) -> list[Item]:
         for k in np.linspace(start, end - 1, n).round().astype(int):
             items.append(Item(f"{rel}@{pts[k]}", path, group=f"{rel}#shot{s}", pts=int(pts[k])))
     return items
-
-
-def split_shots(hists: np.ndarray) -> list[tuple[int, int]]:
-    """Shots as [start, end) frame ranges from per-frame normalised luma histograms.
-
-    A cut is a histogram change well above the clip's typical frame-to-frame change.
-    """
-    if len(hists) < 2:
-        return [(0, len(hists))]
-    d = np.abs(np.diff(hists, axis=0)).sum(axis=1)  # in [0, 2]
-    threshold = max(0.5, 6 * float(np.median(d)))
-    cuts = [i + 1 for i, v in enumerate(d) if v > threshold]
-    bounds = [0, *cuts, len(hists)]
-    return list(itertools.pairwise(bounds))
 
 
 def colour_prior(pictures: Sequence[Picture], side: int = 64) -> torch.Tensor:

@@ -9,6 +9,7 @@ so a resumed run continues exactly where the interrupted one stopped.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -219,6 +220,8 @@ def fit(
         history = list(state["history"])
 
     use_amp = device.type == "cuda"
+    if use_amp:
+        torch.backends.cudnn.benchmark = True  # fixed crop size: pick the fastest kernels once
     stop = stop or threading.Event()
 
     def make(s: int) -> data.Batch:
@@ -265,8 +268,13 @@ def fit(
             save_best()
 
     stopped = "steps"
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="filmcolor-batches")
-    pending: Future[data.Batch] | None = pool.submit(make, step) if step < total else None
+    # Batches are a pure function of the step, so several threads can build the next ones
+    # ahead of time without changing what the run sees.
+    ahead = max(1, cfg.workers)
+    pool = ThreadPoolExecutor(max_workers=ahead, thread_name_prefix="filmcolor-batches")
+    pending: collections.deque[Future[data.Batch]] = collections.deque(
+        pool.submit(make, s) for s in range(step, min(total, step + ahead))
+    )
     window: list[float] = []
     try:
         deadline = t_start + cfg.time_limit * 60 if cfg.time_limit else None
@@ -278,9 +286,9 @@ def fit(
                 stopped = "time_limit"
                 break
             t = time.perf_counter()
-            assert pending is not None
-            batch = pending.result().to(device)
-            pending = pool.submit(make, step + 1) if step + 1 < total else None
+            batch = pending.popleft().result().to(device)
+            if step + ahead < total:
+                pending.append(pool.submit(make, step + ahead))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                 ab = model(batch.L_in)
             loss, parts = loss_fn(ab.float(), batch.ab, batch.L, batch.rgb)
@@ -314,8 +322,8 @@ def fit(
                 stopped = "early_stopping"
                 break
     finally:
-        if pending is not None:
-            pending.cancel()
+        for future in pending:
+            future.cancel()
         pool.shutdown(wait=True)
         if stopped in ("interrupted", "time_limit"):
             save_checkpoint()

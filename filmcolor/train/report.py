@@ -1,6 +1,6 @@
 """Training reports: loss curves and a sample grid as PNG, metrics as JSON.
 
-Drawn with OpenCV (already a dependency) rather than adding a plotting library.
+Drawn with OpenCV (already a dependency; the line plots live in ``filmcolor.plot``).
 """
 
 from __future__ import annotations
@@ -17,46 +17,8 @@ import torch
 
 from ..color import lab_to_rgb
 from ..model.unet import ColorUNet
+from ..plot import plot_curves
 from .data import Batch
-
-_COLORS = [(200, 90, 30), (40, 160, 40), (30, 30, 200), (160, 60, 160), (0, 150, 200)]
-
-
-def plot_curves(series: dict[str, list[tuple[int, float]]], path: Path, title: str) -> None:
-    """Line plot of named (step, value) series, written as a PNG."""
-    w, h, pad = 900, 420, 60
-    img = np.full((h, w, 3), 255, np.uint8)
-    points = [p for s in series.values() for p in s]
-    if not points:
-        return
-    xs = [p[0] for p in points]
-    ys = [p[1] for p in points if np.isfinite(p[1])]
-    x0, x1 = min(xs), max(max(xs), min(xs) + 1)
-    y0, y1 = min(ys), max(ys)
-    if y1 - y0 < 1e-9:
-        y0, y1 = y0 - 1, y1 + 1
-    cv2.rectangle(img, (pad, pad // 2), (w - pad // 2, h - pad), (0, 0, 0), 1)
-    for frac in (0.0, 0.5, 1.0):
-        y = y0 + frac * (y1 - y0)
-        py = int(h - pad - frac * (h - 1.5 * pad))
-        cv2.putText(img, f"{y:.4g}", (2, py + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1)
-    cv2.putText(img, f"step {x0}", (pad, h - pad + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 0, 1)
-    cv2.putText(img, f"{x1}", (w - pad, h - pad + 18), cv2.FONT_HERSHEY_SIMPLEX, 0.4, 0, 1)
-    cv2.putText(img, title, (pad, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.55, (0, 0, 0), 1)
-    for k, (name, s) in enumerate(series.items()):
-        color = _COLORS[k % len(_COLORS)]
-        pts = [
-            (
-                int(pad + (x - x0) / (x1 - x0) * (w - 1.5 * pad)),
-                int(h - pad - (y - y0) / (y1 - y0) * (h - 1.5 * pad)),
-            )
-            for x, y in s
-            if np.isfinite(y)
-        ]
-        if len(pts) > 1:
-            cv2.polylines(img, [np.array(pts, np.int32)], False, color, 1, cv2.LINE_AA)
-        cv2.putText(img, name, (w - 220, 40 + 18 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1)
-    cv2.imwrite(str(path), img)
 
 
 def _smooth(values: list[tuple[int, float]], n: int = 25) -> list[tuple[int, float]]:

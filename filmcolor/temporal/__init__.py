@@ -1,0 +1,1 @@
+"""Temporal stage: shot cuts, optical flow on the luma, and the chroma smoother."""
