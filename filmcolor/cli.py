@@ -15,17 +15,22 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from click.core import ParameterSource
 
 from . import __version__
 from .config import (
+    LOOKS,
     ColorizeConfig,
     EncodeConfig,
+    HueRange,
     LossConfig,
+    PostConfig,
     RestoreConfig,
     TemporalConfig,
     TrainConfig,
 )
-from .errors import EXIT_INTERRUPTED, FilmcolorError
+from .errors import EXIT_INTERRUPTED, FilmcolorError, UsageError
+from .settings import SETTING_KEYS, build_restore_config, parse_hue_range, read_settings_file
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -43,6 +48,7 @@ _stderr = None
 _COLORIZE = ColorizeConfig()
 _ENCODE = EncodeConfig()
 _TEMPORAL = TemporalConfig()
+_POST = PostConfig()
 
 
 def _console() -> Any:
@@ -143,6 +149,290 @@ def main() -> None:
     """Restore and colorize black-and-white films and photographs."""
 
 
+class _HueRangeType(click.ParamType):
+    """``--hue-range CENTER:WIDTH:SAT[:SHIFT]`` → ``HueRange``."""
+
+    name = "CENTER:WIDTH:SAT[:SHIFT]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, HueRange):
+            return value
+        try:
+            return parse_hue_range(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+class _TimeType(click.ParamType):
+    """``--at TIME``: seconds (``12.5``) or ``[HH:]MM:SS[.mmm]`` → seconds (float)."""
+
+    name = "TIME"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, float):
+            return value
+        from .preview import parse_time
+
+        try:
+            return parse_time(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+def _options(*options: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Apply several click options as one decorator, in the order given (top to bottom)."""
+
+    def decorate(f: Any) -> Any:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return decorate
+
+
+_TONE = "Tone: changes the luma, off by default."
+
+#: --config and --look (restore and preview).
+_settings_options = _options(
+    click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        metavar="FILE.toml",
+        help="Read settings from this TOML file (keys named like these options; post "
+        "options may sit in a [post] table; see the README). Options given on the command "
+        "line override the file.",
+    ),
+    click.option(
+        "--look",
+        type=click.Choice(sorted(LOOKS)),
+        default=None,
+        help="Colour preset (never touches the luma): the starting values of the colour "
+        "options; any colour option set in --config or on the command line overrides it.",
+    ),
+)
+
+#: The model options (restore and preview).
+_model_options = _options(
+    click.option(
+        "--weights",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Weights file (.safetensors); default: the shipped weights.",
+    ),
+    click.option(
+        "--device", default=_COLORIZE.device, show_default=True, help="auto, cpu, cuda or cuda:N."
+    ),
+    click.option(
+        "--batch-size",
+        type=click.IntRange(1, 1024),
+        default=_COLORIZE.batch_size,
+        show_default=True,
+        help="Frames per model call.",
+    ),
+    click.option(
+        "--render-size",
+        type=click.IntRange(64, 4096),
+        default=_COLORIZE.render_size,
+        show_default=True,
+        help="Short side, in pixels, of the picture the model sees.",
+    ),
+)
+
+#: The post-processing options (restore and preview): colour, then tone.
+_post_options = _options(
+    click.option(
+        "--saturation",
+        type=click.FloatRange(0),
+        default=_POST.saturation,
+        show_default=True,
+        help="Colour: chroma factor; 0 is gray, 1 unchanged, above 1 more saturated.",
+    ),
+    click.option(
+        "--vibrance",
+        type=click.FloatRange(-1, 1),
+        default=_POST.vibrance,
+        show_default=True,
+        help="Colour: raise weak chroma more than strong (0 off; 1 doubles gray-ish colour; "
+        "negative mutes weak colour).",
+    ),
+    click.option(
+        "--white-balance",
+        type=click.Choice(["none", "gray-world"]),
+        default=_POST.white_balance,
+        show_default=True,
+        help="Colour: gray-world shifts each frame's mean colour to neutral.",
+    ),
+    click.option(
+        "--temperature",
+        type=click.FloatRange(-100, 100),
+        default=_POST.temperature,
+        show_default=True,
+        help="Colour: + warmer (towards yellow), − cooler, in Lab b units.",
+    ),
+    click.option(
+        "--tint",
+        type=click.FloatRange(-100, 100),
+        default=_POST.tint,
+        show_default=True,
+        help="Colour: + towards magenta, − towards green, in Lab a units.",
+    ),
+    click.option(
+        "--hue-shift",
+        type=click.FloatRange(-360, 360),
+        default=_POST.hue_shift,
+        show_default=True,
+        help="Colour: rotate every hue by this many degrees.",
+    ),
+    click.option(
+        "--hue-range",
+        type=_HueRangeType(),
+        multiple=True,
+        help="Colour: scale the chroma by SAT and turn the hue by SHIFT degrees in a band of "
+        "hues (Lab hue angle: 0 red-magenta, 90 yellow, 180 green, 270 blue) WIDTH degrees "
+        "wide, fading out towards its edges; e.g. 270:90:0.7 mutes blues. Repeatable.",
+    ),
+    click.option(
+        "--chroma-limit",
+        type=click.FloatRange(0),
+        default=_POST.chroma_limit,
+        show_default=True,
+        help="Colour: soft upper limit of the chroma |ab| against garish outliers (0 off).",
+    ),
+    click.option(
+        "--contrast",
+        type=click.FloatRange(0),
+        default=_POST.contrast,
+        show_default=True,
+        help=f"{_TONE} Contrast around mid-gray (1 unchanged).",
+    ),
+    click.option(
+        "--gamma",
+        type=click.FloatRange(0, min_open=True),
+        default=_POST.gamma,
+        show_default=True,
+        help=f"{_TONE} Gamma (1 unchanged; above 1 brightens the mid-tones).",
+    ),
+    click.option(
+        "--clahe",
+        type=click.FloatRange(0),
+        default=_POST.clahe,
+        show_default=True,
+        help=f"{_TONE} Local contrast (CLAHE) clip limit; 0 off, 2 moderate.",
+    ),
+    click.option(
+        "--clahe-tiles",
+        type=click.IntRange(1, 64),
+        default=_POST.clahe_tiles,
+        show_default=True,
+        help="CLAHE tiles per side.",
+    ),
+    click.option(
+        "--sharpen",
+        type=click.FloatRange(0),
+        default=_POST.sharpen,
+        show_default=True,
+        help=f"{_TONE} Unsharp-mask amount (0 off).",
+    ),
+    click.option(
+        "--sharpen-radius",
+        type=click.FloatRange(0, min_open=True),
+        default=_POST.sharpen_radius,
+        show_default=True,
+        help="Unsharp-mask radius in pixels.",
+    ),
+    click.option(
+        "--deflicker",
+        type=click.IntRange(0, 1000),
+        default=_POST.deflicker,
+        show_default=True,
+        metavar="N",
+        help=f"{_TONE} Even out brightness flicker over N frames (0 off).",
+    ),
+    click.option(
+        "--denoise",
+        type=click.FloatRange(0),
+        default=_POST.denoise,
+        show_default=True,
+        help=f"{_TONE} Grain reduction strength (0 off, 1 moderate): temporal averaging "
+        "where neighbouring frames agree.",
+    ),
+    click.option(
+        "--deinterlace",
+        type=click.Choice(["off", "bwdif"]),
+        default=_POST.deinterlace,
+        show_default=True,
+        help=f"{_TONE} bwdif keeps one frame per frame (frame count and pts kept). "
+        "Field-rate deinterlacing and inverse telecine change the frame count and timestamps, "
+        "and are not offered (yet).",
+    ),
+)
+
+#: Settings that only the command line gives (never a --config file): they concern one run.
+_RUN_ONLY = frozenset({"output", "overwrite", "report", "quiet", "verbose", "config"})
+_GIVEN = (ParameterSource.COMMANDLINE, ParameterSource.ENVIRONMENT, ParameterSource.PROMPT)
+
+
+def _file_value(param: click.Parameter, key: str, value: Any, path: Path) -> Any:
+    """Check a value from a settings file against its option's type and range."""
+    if param.name == "hue_range":
+        return value  # parsed by read_settings_file
+    kind = param.type
+    bad_type = None
+    if isinstance(kind, click.types.BoolParamType):
+        bad_type = None if isinstance(value, bool) else "true or false"
+    elif isinstance(kind, click.types.IntParamType):
+        bad_type = None if isinstance(value, int) and not isinstance(value, bool) else "an integer"
+    elif isinstance(kind, click.types.FloatParamType):
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        bad_type = None if ok else "a number"
+    elif not isinstance(value, str):
+        bad_type = 'a string in quotes ("...")'
+    if bad_type is not None:
+        raise UsageError(f"{path}: '{key}' must be {bad_type}, not {value!r}; fix the file")
+    try:
+        converted = kind.convert(value, param, None)
+    except click.BadParameter as exc:
+        message = exc.message.rstrip(".")
+        raise UsageError(f"{path}: '{key}' = {value!r}: {message}; fix the file") from None
+    return str(converted) if isinstance(converted, Path) else converted
+
+
+def _effective_config(
+    ctx: click.Context, options: dict[str, Any], config_file: Path | None, overwrite: bool
+) -> tuple[RestoreConfig, dict[str, Any]]:
+    """The RestoreConfig of this run and where its values came from.
+
+    Precedence, lowest to highest: defaults < the look < the --config file < the options
+    given on the command line (``ctx.get_parameter_source``: an option left at its default
+    never overrides the file or the look).
+    """
+    settable = {p.name: p for p in restore.params if p.name in SETTING_KEYS}
+    from_file: dict[str, Any] = {}
+    if config_file is not None:
+        known = set(settable) - _RUN_ONLY
+        for name, value in read_settings_file(config_file, known, _RUN_ONLY).items():
+            key = name.replace("_", "-")
+            from_file[name] = _file_value(settable[name], key, value, config_file)
+    given = {
+        name: value
+        for name, value in options.items()
+        if name in SETTING_KEYS and ctx.get_parameter_source(name) in _GIVEN
+    }
+    if isinstance(given.get("weights"), Path):
+        given["weights"] = str(given["weights"])
+    merged = {**from_file, **given, "overwrite": overwrite}
+    config = build_restore_config(merged)
+    sources = {
+        "config": str(config_file) if config_file is not None else None,
+        "look": merged.get("look"),
+        "from_config": sorted(from_file),
+        "from_command_line": sorted(given),
+    }
+    return config, sources
+
+
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
 @click.option(
@@ -152,29 +442,8 @@ def main() -> None:
     required=True,
     help="Output file (or folder, when INPUT is a folder).",
 )
-@click.option(
-    "--weights",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Weights file (.safetensors); default: the shipped weights.",
-)
-@click.option(
-    "--device", default=_COLORIZE.device, show_default=True, help="auto, cpu, cuda or cuda:N."
-)
-@click.option(
-    "--batch-size",
-    type=click.IntRange(1, 1024),
-    default=_COLORIZE.batch_size,
-    show_default=True,
-    help="Frames per model call.",
-)
-@click.option(
-    "--render-size",
-    type=click.IntRange(64, 4096),
-    default=_COLORIZE.render_size,
-    show_default=True,
-    help="Short side, in pixels, of the picture the model sees.",
-)
+@_settings_options
+@_model_options
 @click.option(
     "--temporal/--no-temporal",
     default=_TEMPORAL.enabled,
@@ -209,35 +478,32 @@ def main() -> None:
     default=None,
     help="Output pixel format (default: 4:2:0, or 4:4:4 for odd sizes; 10-bit for deep sources).",
 )
+@_post_options
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option(
-    "--strict",
-    is_flag=True,
+    "--strict/--no-strict",
+    default=False,
     help="Fail (exit 4) on undecodable frames instead of keeping every good frame.",
 )
 @click.option(
-    "--report", type=click.Path(path_type=Path), default=None, help="Write a JSON summary here."
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Write a JSON summary here (with the effective settings and their sources).",
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress, no warnings.")
 @click.option("-v", "--verbose", is_flag=True, help="Log details; show tracebacks.")
+@click.pass_context
 def restore(
+    ctx: click.Context,
     input_path: Path,
     output: Path,
-    weights: Path | None,
-    device: str,
-    batch_size: int,
-    render_size: int,
-    temporal: bool,
-    keyframe_interval: int,
-    codec: str,
-    crf: int | None,
-    preset: str | None,
-    pix_fmt: str | None,
+    config_file: Path | None,
     overwrite: bool,
-    strict: bool,
     report: Path | None,
     quiet: bool,
     verbose: bool,
+    **options: Any,
 ) -> None:
     """Colorize INPUT (a video, an image, or a folder of them) into OUTPUT.
 
@@ -245,20 +511,17 @@ def restore(
     is added. Odd-sized video is written 4:4:4 (x264/x265 cannot do 4:2:0 at odd sizes).
     In a folder run, images keep their name and format, and videos keep their name and
     container when it is .mp4/.m4v/.mov/.mkv (others become .mkv).
+
+    Colour options act on the predicted colour only; tone options change the film's luma
+    and are all off by default. Settings come from, lowest to highest: the defaults, --look,
+    --config FILE.toml, the options given here. Try them first with 'filmcolor preview'.
     """
     from .pipeline import FolderReport
     from .pipeline import restore as run_restore
 
     _setup_logging(verbose)
-    config = RestoreConfig(
-        weights=str(weights) if weights is not None else None,
-        colorize=ColorizeConfig(device=device, batch_size=batch_size, render_size=render_size),
-        temporal=TemporalConfig(enabled=temporal, keyframe_interval=keyframe_interval),
-        encode=EncodeConfig(codec=codec, crf=crf, preset=preset, pix_fmt=pix_fmt),  # type: ignore[arg-type]
-        overwrite=overwrite,
-        strict=strict,
-    )
     with _errors_to_exit_codes(verbose):
+        config, sources = _effective_config(ctx, options, config_file, overwrite)
         if report is not None and report.exists() and not overwrite:
             _fail(f"{report}: report file already exists; pass --overwrite to replace it", 2)
         if report is not None and not report.parent.is_dir():
@@ -266,7 +529,11 @@ def restore(
         with _progress_display(quiet) as progress:
             result = run_restore(input_path, output, config, progress)
         if report is not None:
-            report.write_text(json.dumps(result.to_dict(), indent=2, default=str) + "\n")
+            data = result.to_dict()
+            for entry in [data, *data.get("files", [])]:
+                if isinstance(entry.get("settings"), dict):
+                    entry["settings"]["sources"] = sources
+            report.write_text(json.dumps(data, indent=2, default=str) + "\n")
         reports = result.files if isinstance(result, FolderReport) else [result]
         if not quiet:
             for r in reports:
@@ -281,6 +548,77 @@ def restore(
                 )
             if result.exit_code:
                 sys.exit(result.exit_code)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "--at",
+    "times",
+    type=_TimeType(),
+    multiple=True,
+    help="A time to show, as seconds (12.5) or [HH:]MM:SS[.mmm] (00:00:12.500); the frame at "
+    "or just after it is taken. Repeatable; default: three evenly spaced frames.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    metavar="SHEET.png",
+    help="PNG to write; default: INPUT's name with -preview.png, beside INPUT.",
+)
+@click.option(
+    "--tile-width",
+    type=click.IntRange(64, 4096),
+    default=480,
+    show_default=True,
+    help="Width of each picture on the sheet, in pixels.",
+)
+@_settings_options
+@_model_options
+@_post_options
+@click.option("--overwrite", is_flag=True, help="Replace the sheet if it exists.")
+@click.option("-q", "--quiet", is_flag=True, help="Do not say where the sheet went.")
+@click.option("-v", "--verbose", is_flag=True, help="Log details; show tracebacks.")
+@click.pass_context
+def preview(
+    ctx: click.Context,
+    input_path: Path,
+    times: tuple[float, ...],
+    output: Path | None,
+    tile_width: int,
+    config_file: Path | None,
+    overwrite: bool,
+    quiet: bool,
+    verbose: bool,
+    **options: Any,
+) -> None:
+    """Write a PNG contact sheet to judge settings before a full run.
+
+    One row per frame (one for an image), three labelled columns: the source as it is, the
+    colorized picture without post-processing, and with the chosen post-processing (tone
+    options applied to the luma before colorizing, colour options to the colour). Takes
+    restore's --config file (its encoding settings are ignored here), --look, colour, tone
+    and model options; deflicker, denoise and deinterlace work across frames and are not
+    shown. A video's TIME counts from its first frame.
+    """
+    from .atomic import check_output_path
+    from .preview import default_output_path, preview_sheet, write_sheet
+
+    _setup_logging(verbose)
+    with _errors_to_exit_codes(verbose):
+        config, _ = _effective_config(ctx, options, config_file, overwrite)
+        if input_path.is_dir():
+            raise UsageError(f"{input_path}: is a folder; preview one video or image of it")
+        out = output if output is not None else default_output_path(input_path)
+        if out.suffix.lower() != ".png":
+            raise UsageError(f"{out}: the preview sheet is a PNG; give a name ending in .png")
+        check_output_path(out, overwrite)
+        sheet = preview_sheet(input_path, list(times) or None, config, tile_width=tile_width)
+        write_sheet(out, sheet, overwrite)
+        if not quiet:
+            click.echo(f"filmcolor: wrote {out}", err=True)
 
 
 @main.command(epilog=EXIT_CODES_HELP)

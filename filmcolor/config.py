@@ -107,12 +107,90 @@ class TemporalConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class HueRange:
+    """A band of hues to desaturate or move: hue angles in degrees of Lab (a, b), 0 = +a (red
+    magenta), 90 = +b (yellow), 180 = −a (green), 270 = −b (blue)."""
+
+    #: Centre of the band and its full width, degrees; the effect fades out smoothly
+    #: (raised cosine) from the centre to ±width/2.
+    center: float
+    width: float = 60.0
+    #: Chroma factor inside the band: 0 turns it gray, 1 leaves it.
+    saturation: float = 1.0
+    #: Hue rotation inside the band, degrees.
+    shift: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class PostConfig:
+    """Post-processing. Colour operations act on the predicted chroma only; tone operations
+    act on the film's luma and are all off by default (the luma is the film's own)."""
+
+    # --- colour (Lab a, b) ---
+    #: Chroma factor: 0 is gray, 1 unchanged, >1 more saturated.
+    saturation: float = 1.0
+    #: Raises weak chroma more than strong chroma (0 off; 1 doubles gray-ish colour).
+    vibrance: float = 0.0
+    #: ``none``, or ``gray-world``: shift a and b so the frame's mean chroma is neutral.
+    white_balance: str = "none"
+    #: Explicit balance in Lab units: + temperature is warmer (towards +b, yellow), + tint is
+    #: towards magenta (+a).
+    temperature: float = 0.0
+    tint: float = 0.0
+    #: Rotation of every hue, degrees.
+    hue_shift: float = 0.0
+    #: Bands of hue to desaturate or move (``--hue-range CENTER:WIDTH:SAT[:SHIFT]``).
+    hue_ranges: tuple[HueRange, ...] = ()
+    #: Upper limit of the chroma |ab| against garish outliers (0 = no limit).
+    chroma_limit: float = 0.0
+
+    # --- tone (the luma): off by default ---
+    #: Contrast around mid-gray (1 unchanged) and gamma (1 unchanged; >1 brightens).
+    contrast: float = 1.0
+    gamma: float = 1.0
+    #: CLAHE clip limit (0 off; 2 is a moderate setting), on tiles of ``clahe_tiles``.
+    clahe: float = 0.0
+    clahe_tiles: int = 8
+    #: Unsharp-mask amount (0 off) and radius in pixels.
+    sharpen: float = 0.0
+    sharpen_radius: float = 1.5
+    #: Luminance deflicker: each frame's brightness and contrast follow their running mean
+    #: over this many frames (0 off).
+    deflicker: int = 0
+    #: Grain/noise reduction strength (0 off; 1 is FFmpeg's default, up to about 10): FFmpeg
+    #: ``atadenoise``, adaptive temporal averaging (see ``post/filters.py``).
+    denoise: float = 0.0
+    #: ``off``; ``bwdif``: deinterlace keeping one frame per frame (count and pts kept).
+    deinterlace: str = "off"
+
+
+#: ``--look`` presets: colour only (a look never touches the luma); options given with them
+#: override the preset's values.
+LOOKS: dict[str, PostConfig] = {
+    "natural": PostConfig(),
+    "vivid": PostConfig(saturation=1.25, vibrance=0.3, chroma_limit=90.0),
+    "faded": PostConfig(saturation=0.65, temperature=4.0, chroma_limit=45.0),
+    # early colour stock: warm, blues held back, greens pulled towards yellow
+    "period": PostConfig(
+        saturation=0.9,
+        temperature=6.0,
+        hue_ranges=(
+            HueRange(center=270.0, width=90.0, saturation=0.7),
+            HueRange(center=180.0, width=80.0, saturation=0.85, shift=-12.0),
+        ),
+        chroma_limit=70.0,
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
 class RestoreConfig:
     """Everything ``restore`` needs besides the input and output paths."""
 
     weights: str | None = None
     colorize: ColorizeConfig = field(default_factory=ColorizeConfig)
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    post: PostConfig = field(default_factory=PostConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
     overwrite: bool = False
     #: Turn undecodable frames (normally a warning) into a media error.

@@ -33,7 +33,7 @@ import torch
 
 from .atomic import atomic_output, check_output_path
 from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_picture
-from .config import RestoreConfig
+from .config import PostConfig, RestoreConfig
 from .errors import FilmcolorError, InputError, MediaError, UsageError
 from .media.decode import DecodeStats, LumaFrame, iter_media
 from .media.encode import (
@@ -47,6 +47,9 @@ from .media.kinds import is_image_path
 from .media.probe import MediaInfo, check_input_file, open_input, probe
 from .media.remux import add_copied_streams, copy_container_tags
 from .model.colorizer import Colorizer, resize_L
+from .post.adjust import Deflicker, adjust_chroma, adjust_luma, colour_is_identity, tone_is_identity
+from .post.filters import FrameFilter, filter_chain
+from .temporal.cuts import CutDetector
 from .temporal.smooth import ChromaSmoother, FramePlan
 
 log = logging.getLogger(__name__)
@@ -223,10 +226,11 @@ def restore_image(
     if bits < picture.bit_depth:
         report.warnings.append(f"{dst.suffix} holds 8 bits: the 16-bit source is written as 8")
     t1 = time.perf_counter()
-    luma = luma_tensor(picture.luma, colorizer.device)
-    L = luma_L(luma, picture.bit_depth, full_range=True)
-    L, ab = colorizer.predict(L)
-    rgb = rgb_picture(L, ab, bits)[0]
+    y = adjust_luma(picture.luma, picture.bit_depth, True, config.post)
+    L = luma_L(luma_tensor(y, colorizer.device), picture.bit_depth, full_range=True)
+    L_low = colorizer.shrink(L)
+    ab_low = adjust_chroma(colorizer.predict_low(L_low), config.post, L_low)
+    rgb = rgb_picture(L, colorizer.upsample(L_low, ab_low, L), bits)[0]
     t2 = time.perf_counter()
     with atomic_output(dst, config.overwrite) as tmp:
         write_picture(tmp, rgb)
@@ -235,6 +239,28 @@ def restore_image(
     report.seconds = {"decode": t1 - t0, "model": t2 - t1, "encode": t3 - t2, "total": t3 - t0}
     report.fps = 1 / max(t3 - t0, 1e-9)
     return report
+
+
+class LumaTone:
+    """The tone operations on each frame's luma, in stream order (decode thread): per-frame
+    contrast, gamma, CLAHE and sharpening, then the deflicker, which forgets its history at
+    shot cuts (so a cut to a darker scene is not "corrected")."""
+
+    def __init__(self, post: PostConfig, info: MediaInfo) -> None:
+        self.post = post
+        self.bits = info.bit_depth
+        self.full_range = info.full_range
+        self.deflicker = Deflicker(post) if post.deflicker > 0 else None
+        self.cuts = CutDetector() if self.deflicker is not None else None
+
+    def __call__(self, frame: LumaFrame) -> LumaFrame:
+        y = adjust_luma(frame.luma, self.bits, self.full_range, self.post)
+        if self.deflicker is not None and self.cuts is not None:
+            top = (1 << self.bits) - 1
+            if self.cuts.update(y[::4, ::4].astype(np.float32) * (100 / top)):
+                self.deflicker.reset()
+            y = self.deflicker(y, self.bits, self.full_range)
+        return LumaFrame(frame.pts, y)
 
 
 @dataclass(slots=True)
@@ -322,13 +348,25 @@ def restore_video(
             def decode_worker() -> None:
                 error: BaseException | None = None
                 try:
-                    items = iter_media(inp, info, stats, copy_streams=plans.keys())
+                    chain = filter_chain(config.post)
+                    items = iter_media(
+                        inp,
+                        info,
+                        stats,
+                        copy_streams=plans.keys(),
+                        frame_filter=FrameFilter(chain, info.time_base) if chain else None,
+                    )
+                    tone = (
+                        LumaTone(config.post, info) if not tone_is_identity(config.post) else None
+                    )
                     while not stop.is_set():
                         t = time.perf_counter()
                         item = next(items, None)
                         seconds["decode"] += time.perf_counter() - t
                         if item is None:
                             break
+                        if tone is not None and isinstance(item, LumaFrame):
+                            item = tone(item)
                         _put(decoded, item, stop)
                 except BaseException as exc:  # handed to the main thread
                     error = exc
@@ -480,6 +518,8 @@ def _colorize_stream(
                 ab_low, plans = _smooth(smoother, colorizer, L_low)
                 temporal.cuts.extend(f.pts for f, p in zip(frames, plans, strict=True) if p.cut)
                 temporal.frames_model += sum(p.run_model for p in plans)
+            if not colour_is_identity(config.post):
+                ab_low = adjust_chroma(ab_low, config.post, L_low)
             L_c = resize_L(L, chroma_size(info.height, info.width, fmt))
             ab = colorizer.upsample(L_low, ab_low, L_c)
             t2 = time.perf_counter()

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -16,6 +17,9 @@ from av.video.reformatter import VideoReformatter
 
 from ..errors import MediaError
 from .probe import MediaInfo
+
+if TYPE_CHECKING:
+    from ..post.filters import FrameFilter
 
 #: Pixel-format prefixes whose first plane is the luma (Y) at full resolution.
 #: (p010/p016 are left out: their samples sit in the most significant bits.)
@@ -87,9 +91,13 @@ def iter_media(
     stats: DecodeStats,
     *,
     copy_streams: Collection[int] = (),
+    frame_filter: FrameFilter | None = None,
 ) -> Iterator[LumaFrame | av.Packet]:
     """Demux ``container`` once, yielding the video's ``LumaFrame``s and the packets of the
     streams listed in ``copy_streams``, in file order.
+
+    ``frame_filter`` (deinterlace, grain reduction; one frame out per frame in, same pts)
+    runs on the decoded frames before their luma is read.
 
     Corrupt packets are skipped with a warning and counted in ``stats``; a file that ends
     early stops the stream with a warning. Nothing is dropped silently.
@@ -130,7 +138,12 @@ def iter_media(
                 stats.frames_concealed += 1
             last_pts = pts
             stats.frames += 1
-            yield LumaFrame(pts=pts, luma=read_luma(frame))
+            if frame_filter is None:
+                yield LumaFrame(pts=pts, luma=read_luma(frame))
+                continue
+            frame.pts = pts
+            for out in frame_filter.push(frame):
+                yield LumaFrame(pts=out.pts, luma=read_luma(out))
 
     try:
         for packet in container.demux(streams):
@@ -144,6 +157,9 @@ def iter_media(
         stats.truncated = True
         stats.warnings.append(f"input ends early (truncated or damaged): {exc}")
     yield from frames_of(None)
+    if frame_filter is not None:
+        for out in frame_filter.push(None):
+            yield LumaFrame(pts=out.pts, luma=read_luma(out))
     if not stats.truncated and last_pts is not None and info.duration:
         # Some containers (Matroska) end quietly when cut: compare with the declared length.
         rate = info.avg_rate or Fraction(25)

@@ -1,0 +1,254 @@
+"""Restore settings from a TOML file, ``--look`` presets and options, merged into a config.
+
+Layout of a settings file (``--config FILE.toml``): keys are the long option names of
+``filmcolor restore``, with dashes or underscores, at the top level; the post-processing
+ones may also sit in a ``[post]`` table (named like the options or like ``PostConfig``'s
+fields). Hue bands are strings as on the command line, or tables::
+
+    look = "period"
+    render-size = 256
+    keyframe-interval = 4
+    codec = "libx265"
+    crf = 22
+
+    [post]
+    saturation = 1.1
+    white-balance = "gray-world"
+    hue-range = ["270:90:0.7", "180:80:0.85:-12"]
+
+    # or, instead of hue-range:
+    # [[post.hue_ranges]]
+    # center = 270
+    # width = 90
+    # saturation = 0.7
+
+Precedence, lowest to highest: the ``PostConfig``/``RestoreConfig`` defaults, the ``look``
+preset, the file, the options given on the command line. A look only sets starting values:
+a value set in the file or on the command line wins over it, whichever of them named the
+look. A relative ``weights`` path in a file is taken relative to the file's folder.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+from collections.abc import Collection, Mapping
+from pathlib import Path
+from typing import Any
+
+from .config import (
+    LOOKS,
+    ColorizeConfig,
+    EncodeConfig,
+    HueRange,
+    PostConfig,
+    RestoreConfig,
+    TemporalConfig,
+)
+from .errors import UsageError
+
+#: Option names (as Python identifiers) of the post-processing settings; ``hue_range`` is
+#: ``PostConfig.hue_ranges``.
+POST_KEYS: tuple[str, ...] = tuple(
+    "hue_range" if f.name == "hue_ranges" else f.name for f in dataclasses.fields(PostConfig)
+)
+
+#: Where each non-post setting lives in ``RestoreConfig``: (section, field); section ``""``
+#: is ``RestoreConfig`` itself.
+_TARGETS: dict[str, tuple[str, str]] = {
+    "weights": ("", "weights"),
+    "strict": ("", "strict"),
+    "overwrite": ("", "overwrite"),
+    "device": ("colorize", "device"),
+    "batch_size": ("colorize", "batch_size"),
+    "render_size": ("colorize", "render_size"),
+    "temporal": ("temporal", "enabled"),
+    "keyframe_interval": ("temporal", "keyframe_interval"),
+    "codec": ("encode", "codec"),
+    "crf": ("encode", "crf"),
+    "preset": ("encode", "preset"),
+    "pix_fmt": ("encode", "pix_fmt"),
+}
+
+#: Every setting ``build_restore_config`` understands.
+SETTING_KEYS: frozenset[str] = frozenset({*_TARGETS, *POST_KEYS, "look"})
+
+_HUE_USAGE = "CENTER:WIDTH:SAT[:SHIFT] (degrees, degrees, factor, degrees), e.g. 270:90:0.7"
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(text)
+    return value
+
+
+def hue_range(
+    center: float, width: float = 60.0, saturation: float = 1.0, shift: float = 0.0
+) -> HueRange:
+    """A checked ``HueRange``: width in (0, 360] degrees, saturation ≥ 0; ``ValueError``
+    otherwise. The centre is taken modulo 360."""
+    if not 0 < width <= 360:
+        raise ValueError(f"width {width:g} must be above 0 and at most 360 degrees")
+    if saturation < 0:
+        raise ValueError(f"saturation {saturation:g} must be 0 or more")
+    return HueRange(
+        center=float(center) % 360.0,
+        width=float(width),
+        saturation=float(saturation),
+        shift=float(shift),
+    )
+
+
+def parse_hue_range(text: str) -> HueRange:
+    """``"CENTER:WIDTH:SAT[:SHIFT]"`` → ``HueRange``; ``ValueError`` with the expected form."""
+    parts = text.strip().split(":")
+    if len(parts) not in (3, 4):
+        raise ValueError(f"{text!r} is not {_HUE_USAGE}")
+    try:
+        numbers = [_finite(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"{text!r} is not {_HUE_USAGE}") from None
+    try:
+        return hue_range(*numbers)
+    except ValueError as exc:
+        raise ValueError(f"{text!r}: {exc}") from None
+
+
+def _hue_ranges_from_toml(value: Any, where: str) -> tuple[HueRange, ...]:
+    """A string, or an array of strings and/or tables (``center``, ``width``, ``saturation``,
+    ``shift``) → hue bands. ``UsageError`` naming ``where`` otherwise."""
+    items = [value] if isinstance(value, str | dict) else value
+    if not isinstance(items, list):
+        raise UsageError(f"{where}: give hue bands as strings ({_HUE_USAGE}) or tables")
+    fields = [f.name for f in dataclasses.fields(HueRange)]
+    out = []
+    for item in items:
+        try:
+            if isinstance(item, str):
+                out.append(parse_hue_range(item))
+                continue
+            if not isinstance(item, dict):
+                raise ValueError(f"{item!r} is neither a string ({_HUE_USAGE}) nor a table")
+            unknown = sorted(set(item) - set(fields))
+            if unknown:
+                raise ValueError(f"unknown key '{unknown[0]}' (a band has {', '.join(fields)})")
+            if "center" not in item:
+                raise ValueError("a band needs a 'center' (degrees)")
+            for key, number in item.items():
+                if isinstance(number, bool) or not isinstance(number, int | float):
+                    raise ValueError(f"'{key}' must be a number, not {number!r}")
+            out.append(hue_range(**item))
+        except ValueError as exc:
+            raise UsageError(f"{where}: {exc}") from None
+    return tuple(out)
+
+
+def canonical_key(key: str) -> str:
+    """A file or option key as a Python identifier: ``render-size`` → ``render_size``."""
+    name = key.strip().replace("-", "_")
+    return "hue_range" if name == "hue_ranges" else name
+
+
+def _unknown(path: Path, table: str, key: str, known: Collection[str]) -> UsageError:
+    where = f"in [{table}] " if table else ""
+    close = difflib.get_close_matches(canonical_key(key), list(known), n=1)
+    hint = f"did you mean '{close[0].replace('_', '-')}'?" if close else "remove it"
+    return UsageError(
+        f"{path}: unknown key '{key}' {where}(not a restore setting); {hint} "
+        "(see 'filmcolor restore --help')"
+    )
+
+
+def read_settings_file(
+    path: str | Path, known: Collection[str], command_line_only: Collection[str] = ()
+) -> dict[str, Any]:
+    """Read a TOML settings file into ``{option name: value}`` (option names as identifiers).
+
+    Args:
+        path: the TOML file (layout in this module's docstring).
+        known: the top-level keys it may hold (the options that a file can set, as
+            identifiers); ``[post]`` takes ``POST_KEYS``.
+        command_line_only: keys refused with a message that says to give them as options.
+    Returns:
+        Values as TOML gives them (types and ranges are the caller's to check), except
+        ``hue_range``: a tuple of ``HueRange``; and ``weights``: made absolute against the
+        file's folder.
+    Raises:
+        UsageError: missing or unreadable file, invalid TOML (with line and column), an
+            unknown key (named, with the file), a key set twice, or a bad hue band.
+    """
+    p = Path(path)
+    if not p.is_file():
+        what = "is a folder" if p.is_dir() else "no such file"
+        raise UsageError(f"{p}: {what}; give the path of a TOML settings file to --config")
+    try:
+        data = tomllib.loads(p.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{p}: not a UTF-8 text file ({exc.reason}); save it as UTF-8") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise UsageError(f"{p}: invalid TOML: {exc}; fix the file there") from exc
+    values: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+
+    def put(table: str, key: str, value: Any, allowed: Collection[str]) -> None:
+        name = canonical_key(key)
+        if name in command_line_only:
+            raise UsageError(
+                f"{p}: '{key}' cannot be set in a settings file, only on the command line "
+                f"(--{name.replace('_', '-')}); remove it from the file"
+            )
+        if name not in allowed:
+            raise _unknown(p, table, key, allowed)
+        where = f"[{table}] {key}" if table else key
+        if name in values:
+            raise UsageError(
+                f"{p}: '{where}' sets what '{origin[name]}' already set; keep one of them"
+            )
+        if name == "hue_range":
+            value = _hue_ranges_from_toml(value, f"{p}: {where}")
+        elif name == "weights" and isinstance(value, str):
+            value = str((p.parent / Path(value).expanduser()).absolute())
+        values[name] = value
+        origin[name] = where
+
+    for key, value in data.items():
+        if key == "post" and isinstance(value, dict):
+            for sub, subvalue in value.items():
+                put("post", sub, subvalue, POST_KEYS)
+        else:
+            put("", key, value, known)
+    return values
+
+
+def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
+    """A ``RestoreConfig`` from settings ``{option name: value}``, already merged and
+    checked (``SETTING_KEYS``; ``hue_range`` a sequence of ``HueRange``); settings left out
+    keep their defaults. ``look`` (a ``LOOKS`` name or None) sets the post-processing
+    starting point; the post values given override it."""
+    unknown = set(values) - SETTING_KEYS
+    if unknown:
+        raise ValueError(f"unknown settings: {sorted(unknown)}")
+    look = values.get("look")
+    if look is not None and look not in LOOKS:
+        raise UsageError(f"unknown look '{look}'; choose one of {', '.join(sorted(LOOKS))}")
+    post_values = {
+        ("hue_ranges" if k == "hue_range" else k): v for k, v in values.items() if k in POST_KEYS
+    }
+    if "hue_ranges" in post_values:
+        post_values["hue_ranges"] = tuple(post_values["hue_ranges"])
+    post = dataclasses.replace(LOOKS[look] if look else PostConfig(), **post_values)
+    sections: dict[str, dict[str, Any]] = {"": {}, "colorize": {}, "temporal": {}, "encode": {}}
+    for key, value in values.items():
+        if key in _TARGETS:
+            section, name = _TARGETS[key]
+            sections[section][name] = value
+    return RestoreConfig(
+        colorize=ColorizeConfig(**sections["colorize"]),
+        temporal=TemporalConfig(**sections["temporal"]),
+        encode=EncodeConfig(**sections["encode"]),
+        post=post,
+        **sections[""],
+    )
