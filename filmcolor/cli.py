@@ -360,12 +360,20 @@ _post_options = _options(
     ),
     click.option(
         "--deinterlace",
-        type=click.Choice(["off", "bwdif"]),
+        type=click.Choice(["off", "bwdif", "bwdif-field"]),
         default=_POST.deinterlace,
         show_default=True,
-        help=f"{_TONE} bwdif keeps one frame per frame (frame count and pts kept). "
-        "Field-rate deinterlacing and inverse telecine change the frame count and timestamps, "
-        "and are not offered (yet).",
+        help=f"{_TONE} bwdif keeps one frame per frame (frame count and pts kept); "
+        "bwdif-field gives one frame per field: it CHANGES the frame count (twice as many) "
+        "and the timestamps (see --report).",
+    ),
+    click.option(
+        "--ivtc/--no-ivtc",
+        default=_POST.ivtc,
+        show_default=True,
+        help=f"{_TONE} Inverse telecine: 3:2 pulled-down film back to its own frames. "
+        "CHANGES the frame count (4 of every 5) and the timestamps (see --report); off by "
+        "default.",
     ),
 )
 

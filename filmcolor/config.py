@@ -160,8 +160,14 @@ class PostConfig:
     #: Grain/noise reduction strength (0 off; 1 is FFmpeg's default, up to about 10): FFmpeg
     #: ``atadenoise``, adaptive temporal averaging (see ``post/filters.py``).
     denoise: float = 0.0
-    #: ``off``; ``bwdif``: deinterlace keeping one frame per frame (count and pts kept).
+    #: ``off``; ``bwdif``: deinterlace keeping one frame per frame (count and pts kept);
+    #: ``bwdif-field``: one frame per field (twice the frames, at the field rate; the video's
+    #: time base halves: this changes the frame count and timestamps, see ``--report``).
     deinterlace: str = "off"
+    #: Inverse telecine (FFmpeg fieldmatch + yadif on leftover combed frames + decimate): 3:2
+    #: pulled-down film back to its own frames, 4 of every 5 (changes the frame count and
+    #: timestamps: the video gets a regular time base of 1 / (4/5 × the source rate)).
+    ivtc: bool = False
 
 
 #: ``--look`` presets: colour only (a look never touches the luma); options given with them

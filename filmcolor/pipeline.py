@@ -48,7 +48,7 @@ from .media.probe import MediaInfo, check_input_file, open_input, probe
 from .media.remux import add_copied_streams, copy_container_tags
 from .model.colorizer import Colorizer, resize_L
 from .post.adjust import Deflicker, adjust_chroma, adjust_luma, colour_is_identity, tone_is_identity
-from .post.filters import FrameFilter, filter_chain
+from .post.filters import FrameFilter, filter_chain, retiming
 from .temporal.cuts import CutDetector
 from .temporal.smooth import ChromaSmoother, FramePlan
 
@@ -93,6 +93,11 @@ class RestoreReport:
     frames_model: int = 0
     #: Shot cuts found by the temporal stage: the first frame of each new shot.
     cuts: list[dict[str, Any]] = field(default_factory=list)
+    #: Set when a filter changed the frame count and timestamps (``--ivtc``, field-rate
+    #: deinterlacing): the filter, time bases and rates in and out, frames in and out. The
+    #: output's frames then have regular pts in ``time_base_out`` (frame k at k / rate_out
+    #: after the first), and ``cuts`` are in that time base.
+    retiming: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     fps: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
@@ -309,12 +314,27 @@ def restore_video(
     """Colorize one video: same frames, same pts, every other stream copied."""
     t_start = time.perf_counter()
     check_output_path(dst, config.overwrite)
-    info = probe(src)
+    src_info = probe(src)
+    retime = retiming(config.post, src_info.time_base, src_info.avg_rate)
+    # ``info`` describes the video as written: the source's, or re-timed by the filters
+    info = src_info
+    if retime is not None:
+        info = dataclasses.replace(
+            src_info, time_base=retime.time_base, avg_rate=retime.rate, frame_count=None
+        )
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
     fmt, warnings = choose_output_format(info, config.encode)
     report = RestoreReport(input=str(src), output=str(dst), kind="video", warnings=warnings)
     report.settings = config.to_dict()
-    report.media = info.to_dict()
+    report.media = src_info.to_dict()
+    if retime is not None:
+        report.retiming = {
+            "filter": retime.kind,
+            "time_base_in": str(src_info.time_base),
+            "time_base_out": str(retime.time_base),
+            "rate_in": str(src_info.avg_rate),
+            "rate_out": str(retime.rate),
+        }
     stats = DecodeStats()
     seconds = {"decode": 0.0, "model": 0.0, "compose": 0.0, "encode": 0.0}
     stop = threading.Event()
@@ -349,12 +369,13 @@ def restore_video(
                 error: BaseException | None = None
                 try:
                     chain = filter_chain(config.post)
+                    frame_filter = None
+                    if chain:
+                        frame_filter = FrameFilter(
+                            chain, src_info.time_base, src_info.avg_rate, retime
+                        )
                     items = iter_media(
-                        inp,
-                        info,
-                        stats,
-                        copy_streams=plans.keys(),
-                        frame_filter=FrameFilter(chain, info.time_base) if chain else None,
+                        inp, src_info, stats, copy_streams=plans.keys(), frame_filter=frame_filter
                     )
                     tone = (
                         LumaTone(config.post, info) if not tone_is_identity(config.post) else None
@@ -438,6 +459,8 @@ def restore_video(
         report.frames_concealed = stats.frames_concealed
         report.frames_out = frames_out
         report.frames_model = temporal.frames_model
+        if report.retiming is not None:
+            report.retiming |= {"frames_in": stats.frames, "frames_out": frames_out}
         report.cuts = [
             {"pts": pts, "seconds": round(float(pts * info.time_base), 6)} for pts in temporal.cuts
         ]

@@ -40,3 +40,12 @@ def const_config(const_weights: Path) -> RestoreConfig:
         weights=str(const_weights),
         colorize=ColorizeConfig(device="cpu", render_size=TEST_RENDER, batch_size=4),
     )
+
+
+def assert_one_line_error(err: str, *words: str) -> None:
+    """The CLI said one line, ``filmcolor: error: ...``, holding each of ``words``."""
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("filmcolor: error: ")
+    for word in words:
+        assert word in lines[0], lines[0]

@@ -587,3 +587,50 @@ def probe_streams(path: str | Path, *, decode: bool = True) -> dict[str, Any]:
     for kind in ("video", "audio", "subtitle", "data", "attachment"):
         summary[kind] = [st for st in summary["streams"] if st["type"] == kind]
     return summary
+
+
+def make_telecined(
+    path: str | Path, *, film_frames: int = 24, width: int = 96, height: int = 64
+) -> int:
+    """3:2 pull-down of ``film_frames`` frames of moving content at 24000/1001 to 30000/1001
+    (FFmpeg ``telecine``), written losslessly (FFV1 in Matroska); returns the frame count."""
+    film_tb = Fraction(1001, 24000)
+    graph = av.filter.Graph()
+    src = graph.add(
+        "buffer",
+        f"video_size={width}x{height}:pix_fmt=yuv420p:time_base=1001/24000:frame_rate=24000/1001",
+    )
+    tel = graph.add("telecine", "")
+    sink = graph.add("buffersink")
+    src.link_to(tel)
+    tel.link_to(sink)
+    graph.configure()
+    out_frames: list[av.VideoFrame] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                out_frames.append(graph.pull())
+            except (av.error.BlockingIOError, av.error.EOFError):
+                return
+
+    for i, rgb in enumerate(_source_frames(width, height, film_frames, Fraction(24), "shapes")):
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+        frame.pts = i
+        frame.time_base = film_tb
+        graph.push(frame)
+        drain()
+    graph.push(None)
+    drain()
+    tb = Fraction(1001, 30000)
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=Fraction(30000, 1001))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.time_base = tb
+        for k, frame in enumerate(out_frames):
+            frame.pts = k
+            frame.time_base = tb
+            frame.pict_type = av.video.frame.PictureType.NONE
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return len(out_frames)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import TEST_RENDER
+from conftest import TEST_RENDER, assert_one_line_error
 from mediagen import (
     make_audio_only,
     make_corrupt_middle,
@@ -36,14 +36,6 @@ def cli(*args: str | Path, weights: Path | None = None) -> tuple[int, str]:
 
 def only_output_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
-
-
-def assert_one_line_error(err: str, *words: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("filmcolor: error: ")
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 @pytest.fixture()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_RENDER
+from conftest import TEST_RENDER, assert_one_line_error
 from mediagen import make_image
 
 from filmcolor.cli import main
@@ -18,14 +18,6 @@ from filmcolor.settings import parse_hue_range, read_settings_file
 def run(*args: str | Path) -> tuple[int, str]:
     result = CliRunner().invoke(main, [str(a) for a in args])
     return result.exit_code, result.stderr
-
-
-def assert_one_line_error(err: str, *words: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("filmcolor: error: ")
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 @pytest.fixture()
@@ -216,11 +208,12 @@ def test_help_says_tone_options_are_off_by_default() -> None:
     result = CliRunner().invoke(main, ["restore", "--help"], terminal_width=200)
     assert result.exit_code == 0
     text = " ".join(result.stdout.split())
-    for option in ("--contrast", "--gamma", "--clahe", "--sharpen", "--deflicker", "--denoise"):
+    tone = ("--contrast", "--gamma", "--clahe", "--sharpen", "--deflicker", "--denoise", "--ivtc")
+    for option in tone:
         after = text.split(option, 1)[1][:120]
         assert "changes the luma, off by default" in after, option
     deinterlace = text.split("--deinterlace", 1)[1][:400]
     assert "frame count and pts kept" in deinterlace
-    assert "inverse telecine" in deinterlace and "not offered" in deinterlace
+    assert "bwdif-field" in deinterlace and "CHANGES the frame count" in deinterlace
     for look in LOOKS:
         assert look in text.split("--look [", 1)[1][:80]

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
+from conftest import assert_one_line_error
 
 from filmcolor import metrics
 from filmcolor.cli import main
@@ -214,14 +215,6 @@ def test_eval_folders_pair_by_stem_and_warn_unpaired(tmp_path: Path) -> None:
     # The table form goes to stdout too, with a mean row.
     code, out, _ = run_eval(tmp_path / "ref", tmp_path / "out")
     assert code == 0 and "mean of 2" in out and "PSNR" in out
-
-
-def assert_one_line_error(err: str, *words: str) -> None:
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("filmcolor: error: ")
-    for word in words:
-        assert word in lines[0], lines[0]
 
 
 def test_eval_size_mismatch_exit_3(tmp_path: Path) -> None:
