@@ -66,7 +66,7 @@ CLIPS = (
 
 MODES = {
     "per-frame": TemporalConfig(enabled=False),
-    "temporal": TemporalConfig(),
+    "temporal": TemporalConfig(keyframe_interval=1),
     "keyframes 4": TemporalConfig(keyframe_interval=4),
 }
 COLUMNS = (

@@ -461,11 +461,12 @@ def _effective_config(
 )
 @click.option(
     "--keyframe-interval",
-    type=click.IntRange(1, 1000),
+    type=click.IntRange(0, 1000),
     default=_TEMPORAL.keyframe_interval,
     show_default=True,
     help="Run the model on every K-th frame (and each shot's first) and carry the colour "
-    "between by optical flow: about K times less model time, at a small quality cost.",
+    "between by optical flow: about K times less model time, at a small quality cost. "
+    "0 is automatic: 4 on the CPU, 1 on a GPU.",
 )
 @click.option(
     "--codec",

@@ -323,6 +323,8 @@ def restore_video(
             src_info, time_base=retime.time_base, avg_rate=retime.rate, frame_count=None
         )
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
+    temporal_cfg = config.temporal.resolved(colorizer.device.type)
+    config = dataclasses.replace(config, temporal=temporal_cfg)  # the report shows what ran
     fmt, warnings = choose_output_format(info, config.encode)
     report = RestoreReport(input=str(src), output=str(dst), kind="video", warnings=warnings)
     report.settings = config.to_dict()

@@ -191,7 +191,7 @@ def test_restore_reports_cuts_and_keeps_every_frame_with_keyframes(
     pts = make_video(src, width=160, height=96, frames=30, content="shots", vfr=True)
     expected = [pts[SHOT_FRAMES], pts[2 * SHOT_FRAMES]]
     for name, temporal in {
-        "on": TemporalConfig(),
+        "on": TemporalConfig(keyframe_interval=1),
         "keyframes": TemporalConfig(keyframe_interval=4),
         "off": TemporalConfig(enabled=False),
     }.items():

@@ -12,6 +12,7 @@ the FlowNet2 of Lai et al. 2018 (see ``metrics.py``).
 from __future__ import annotations
 
 import threading
+from functools import lru_cache
 from typing import Literal
 
 import cv2
@@ -51,8 +52,12 @@ class FlowEstimator:
         return dis.calc(np.ascontiguousarray(a), np.ascontiguousarray(b), None)
 
 
+@lru_cache(maxsize=8)
 def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pixel coordinates ``x`` and ``y``, ``(h, w)`` float32 each (cached: read only)."""
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+    gx.flags.writeable = False
+    gy.flags.writeable = False
     return gx, gy
 
 
@@ -77,14 +82,16 @@ def valid_flow(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     """
     h, w = forward.shape[:2]
     back = warp(backward, forward)
-    miss = np.square(forward + back).sum(axis=2)
-    scale = np.square(forward).sum(axis=2) + np.square(back).sum(axis=2)
-    ok = miss <= 0.01 * scale + 0.5
-    du_dy, du_dx = np.gradient(forward[..., 0])
-    dv_dy, dv_dx = np.gradient(forward[..., 1])
-    steep = du_dx**2 + du_dy**2 + dv_dx**2 + dv_dy**2
-    ok &= steep <= 0.01 * np.square(forward).sum(axis=2) + 0.002
+    fx, fy = forward[..., 0], forward[..., 1]
+    bx, by = back[..., 0], back[..., 1]
+    # per-channel arithmetic: sums over a length-2 last axis are slow in numpy
+    f2 = fx * fx + fy * fy
+    sx, sy = fx + bx, fy + by
+    ok = sx * sx + sy * sy <= 0.01 * (f2 + bx * bx + by * by) + 0.5
+    du_dy, du_dx = np.gradient(fx)
+    dv_dy, dv_dx = np.gradient(fy)
+    ok &= du_dx * du_dx + du_dy * du_dy + dv_dx * dv_dx + dv_dy * dv_dy <= 0.01 * f2 + 0.002
     gx, gy = _grid(h, w)
-    tx, ty = gx + forward[..., 0], gy + forward[..., 1]
+    tx, ty = gx + fx, gy + fy
     ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
     return ok

@@ -62,9 +62,12 @@ class ChromaSmoother:
     latency = 0
 
     def __init__(self, config: TemporalConfig | None = None) -> None:
-        self.config = config or TemporalConfig()
+        self.config = config or TemporalConfig(keyframe_interval=1)
         if self.config.keyframe_interval < 1:
-            raise ValueError("keyframe_interval must be 1 or more")
+            raise ValueError(
+                "keyframe_interval must be 1 or more (resolve 0, automatic, with "
+                "TemporalConfig.resolved first)"
+            )
         self._flow = FlowEstimator(self._preset(self.config.flow_preset))
         self._cuts = CutDetector(self.config.cut_threshold, self.config.cut_ratio)
         self._count = 0
@@ -101,7 +104,8 @@ class ChromaSmoother:
         valid = valid_flow(to_prev, to_here)
         diff = L - warp(prev_L, to_prev)
         if valid.any():
-            diff -= float(np.median(diff[valid]))  # a global brightness change is not motion
+            # a global brightness change is not motion (median of every 4th trusted pixel)
+            diff -= float(np.median(diff[valid][::4]))
         trust = np.where(valid, np.exp(-np.square(diff / cfg.luma_sigma)), 0.0)
         trust = cv2.blur(trust.astype(np.float32), (3, 3))  # no hard seams at mask edges
         run = (
