@@ -1,0 +1,700 @@
+"""The watch-folder daemon: files in IN_DIR become colorized files in OUT_DIR, exactly once.
+
+Layout (defaults):
+
+- ``OUT_DIR/.filmcolor/jobs.db`` (``--state``): the job table (``jobs`` module), the only
+  record of what was done; ``jobs.db.lock`` beside it: an exclusive ``flock`` held for the
+  daemon's life, so two daemons never share one state (the kernel drops it when a daemon
+  dies, even by ``kill -9``).
+- ``OUT_DIR/.filmcolor/staging/``: the worker writes each result here (as
+  ``JOBID-NAME``; restore's own temporary files land here too), then the daemon moves it
+  into OUT_DIR with a no-clobber rename. OUT_DIR itself only ever receives finished files;
+  the staging folder is emptied at every start.
+- ``IN_DIR/failed/`` (``--failed``): quarantined sources, each with ``NAME.error.json``.
+- ``--done DIR``: where finished sources go; without it they stay in place (the job table
+  remembers them, so they are not processed again).
+
+Output names: the folder-run policy of ``restore`` (``watcher.output_name``); when another
+job (or a file already in OUT_DIR) holds that name, ``STEM-JOBID.EXT``. The name is
+assigned when the job is added and recorded in the job table.
+
+A job's life: the watcher reports a stable file → a ``queued`` row (``INSERT OR IGNORE`` on
+path + size + mtime) → an idle worker → claim (``BEGIN IMMEDIATE``; status ``running``,
+attempt + 1, owner, pids) → the file is checked to be the same version still → the worker
+restores it into staging → ``stage = 'commit'`` → rename into OUT_DIR → source to
+``--done`` → ``done``. A failure (corrupt file, worker crash) is retried after
+``backoff * 2**(attempt - 1)`` seconds up to ``retries`` times, then the source is moved to
+``--failed`` with its sidecar and the job is ``failed``.
+
+Start-up recovery (under the lock, so the previous daemon is gone): a job left
+``running`` whose worker is still alive (a ``filmcolor.daemon.worker`` process for this
+state in ``/proc/PID/cmdline``) is waited for, then killed; a job caught in its commit is
+completed from the staged file (or found complete in OUT_DIR); any other running job is
+queued again (the cut try counts as an attempt, so a file that kills the daemon each time
+is quarantined in the end). Failed jobs whose source was not yet quarantined are.
+
+Stopping: the first SIGTERM/SIGINT stops claiming work and lets running jobs finish for up
+to ``grace`` seconds; after that (or on a second signal) the workers are stopped with
+SIGTERM (restore removes its temporary file), the jobs are queued again without counting
+the attempt, and ``run()`` returns 0. The next start carries on from the job table.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import logging
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from ..config import RestoreConfig
+from ..errors import InputError, UsageError
+from .jobs import Job, JobStore
+from .logs import event
+from .watcher import Candidate, Watcher, safe_join, unique_output_name
+from .worker import WORKER_MODULE, encode_config
+
+STATE_DIR = ".filmcolor"
+STATE_NAME = "jobs.db"
+
+
+def default_state_path(out_dir: Path) -> Path:
+    """``OUT_DIR/.filmcolor/jobs.db``."""
+    return Path(out_dir) / STATE_DIR / STATE_NAME
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    """Settings of one daemon (the ``filmcolor watch`` options)."""
+
+    in_dir: Path
+    out_dir: Path
+    config: RestoreConfig = field(default_factory=RestoreConfig)
+    state: Path | None = None
+    done_dir: Path | None = None
+    failed_dir: Path | None = None
+    #: Seconds between full rescans of IN_DIR.
+    poll: float = 5.0
+    #: Seconds a file's size and mtime must stay unchanged before it is taken.
+    settle: float = 5.0
+    #: Retries after the first failed try (so ``retries + 1`` tries in all).
+    retries: int = 2
+    #: Seconds before the first retry; doubled for each further one.
+    backoff: float = 30.0
+    workers: int = 1
+    #: Rescans only (no inotify), for network filesystems.
+    polling: bool = False
+    #: Seconds a stop waits for running jobs before it interrupts them.
+    grace: float = 30.0
+
+
+@dataclass
+class _WorkerHandle:
+    proc: subprocess.Popen[bytes]
+    buffer: bytes = b""
+    ready: bool = False
+    job: Job | None = None
+    staged: Path | None = None
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    closed: bool = False
+
+
+def _pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (a zombie has exited)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return not stat.rsplit(")", 1)[-1].strip().startswith("Z")
+
+
+def _is_our_worker(pid: int, state: Path) -> bool:
+    """Whether ``pid`` is a filmcolor worker serving ``state`` (per /proc/PID/cmdline)."""
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    parts = [os.fsdecode(p) for p in raw.split(b"\0")]
+    return WORKER_MODULE in parts and str(state) in parts
+
+
+def _move_unique(src: Path, folder: Path) -> Path:
+    """Move ``src`` into ``folder`` without replacing anything: ``NAME``, else ``STEM-2``,
+    ``STEM-3``… Same filesystem: an atomic no-clobber link + unlink; else a copy."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stem, ext = src.stem, src.suffix
+    for k in range(1, 10_000):
+        dst = folder / (src.name if k == 1 else f"{stem}-{k}{ext}")
+        if os.path.lexists(dst):
+            continue
+        try:
+            os.link(src, dst, follow_symlinks=False)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                raise
+            shutil.move(src, dst)
+            return dst
+        src.unlink()
+        return dst
+    raise OSError(f"{folder}: no free name for {src.name}")
+
+
+def _same_version(path: Path, job: Job) -> bool:
+    """Whether ``path`` (a symlink: its target) is still the file version of ``job``."""
+    try:
+        st = path.stat()
+    except OSError:
+        return False
+    return (st.st_size, st.st_mtime_ns) == (job.size, job.mtime_ns)
+
+
+class WatchService:
+    """One daemon. ``run()`` blocks until a stop signal (or ``request_stop()``) and
+    returns its exit code (0 on a clean stop; a worker's fatal code such as 5 for bad
+    weights). Raises ``UsageError``/``InputError`` for unusable folders or a state that
+    another daemon holds."""
+
+    def __init__(self, options: WatchOptions) -> None:
+        o = options
+        self.in_dir = Path(o.in_dir).absolute()
+        self.out_dir = Path(o.out_dir).absolute()
+        self.state = Path(o.state).absolute() if o.state else default_state_path(self.out_dir)
+        self.staging = self.state.parent / "staging"
+        self.done_dir = Path(o.done_dir).absolute() if o.done_dir else None
+        self.failed_dir = Path(o.failed_dir).absolute() if o.failed_dir else self.in_dir / "failed"
+        self.options = o
+        self.instance = uuid.uuid4().hex[:12]
+        self.store: JobStore | None = None
+        self.workers: list[_WorkerHandle] = []
+        self._stop_signals = 0
+        self._stop_at: float | None = None
+        self._exit_code = 0
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._lock_file: IO[str] | None = None
+        self._signals: list[str] = []
+
+    # -- checks and set-up ---------------------------------------------------------------
+
+    def _check_folders(self) -> None:
+        if not self.in_dir.is_dir():
+            raise InputError(f"{self.in_dir}: no such folder; create the watch folder first")
+        real = {
+            "IN_DIR": self.in_dir.resolve(),
+            "OUT_DIR": self.out_dir.resolve() if self.out_dir.exists() else self.out_dir,
+        }
+        if real["OUT_DIR"] == real["IN_DIR"]:
+            raise UsageError(f"{self.out_dir}: OUT_DIR is the watch folder; give another folder")
+        for name, folder in (("--done", self.done_dir), ("--failed", self.failed_dir)):
+            if folder is None:
+                continue
+            resolved = folder.resolve() if folder.exists() else folder
+            if resolved in real.values():
+                raise UsageError(f"{folder}: {name} must differ from IN_DIR and OUT_DIR")
+        if self.out_dir.exists() and not self.out_dir.is_dir():
+            raise UsageError(f"{self.out_dir}: OUT_DIR is a file; give a folder")
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.state.parent.mkdir(parents=True, exist_ok=True)
+
+    def _take_lock(self) -> None:
+        lock_path = Path(f"{self.state}.lock")
+        handle = open(lock_path, "a+", encoding="utf-8")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "?"
+            handle.close()
+            raise UsageError(
+                f"{self.state}: another 'filmcolor watch' (pid {holder}) uses this job "
+                "database; stop it first, or give this one another --state"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock_file = handle
+
+    def _output_namer(self, src_name: str) -> Any:
+        def name(job_id: int, taken: Any) -> str:
+            return unique_output_name(src_name, job_id, taken, self.out_dir)
+
+        return name
+
+    # -- recovery ------------------------------------------------------------------------
+
+    def _recover(self) -> None:
+        assert self.store is not None
+        for job in self.store.all("running"):
+            pid = job.worker_pid
+            if pid and _pid_alive(pid) and _is_our_worker(pid, self.state):
+                event("orphan_worker", logging.WARNING, id=job.id, worker_pid=pid)
+                deadline = time.monotonic() + min(self.options.grace, 10.0)
+                while _pid_alive(pid) and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                if _pid_alive(pid):
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                    while _pid_alive(pid) and time.monotonic() < deadline + 5:
+                        time.sleep(0.05)
+            if job.stage == "commit":
+                self._commit(job)
+            elif job.attempts > self.options.retries:
+                error = f"the daemon stopped during each of {job.attempts} tries"
+                self._quarantine(self.store.give_up(job.id, error, 1))
+            else:
+                self.store.requeue(job.id, count_attempt=True)
+                event(
+                    "job_requeued",
+                    logging.WARNING,
+                    id=job.id,
+                    path=job.path,
+                    reason="left running by a daemon that died",
+                )
+        for job in self.store.all("failed"):
+            if job.moved_to is None and _same_version(Path(job.path), job):
+                self._quarantine(job)
+        if self.staging.exists():
+            shutil.rmtree(self.staging)
+        self.staging.mkdir(parents=True, exist_ok=True)
+
+    # -- moving files --------------------------------------------------------------------
+
+    def _commit(self, job: Job) -> None:
+        """Move the staged output into OUT_DIR (no clobber), the source to --done; done."""
+        assert self.store is not None and job.output is not None
+        staged = self.staging / f"{job.id}-{job.output}"
+        final = safe_join(self.out_dir, job.output)
+        if staged.exists() and final.exists() and os.path.samefile(staged, final):
+            staged.unlink()  # the daemon died between the link and the unlink
+        if staged.exists():
+            name = job.output
+            while True:
+                try:
+                    os.link(staged, final)
+                    break
+                except FileExistsError:  # a foreign file took the name meanwhile
+                    name = unique_output_name(name, job.id, self.store.output_taken, self.out_dir)
+                    job = self.store.set_output(job.id, name)
+                    final = safe_join(self.out_dir, name)
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+                        raise
+                    if final.exists():
+                        raise
+                    os.replace(staged, final)
+                    break
+            staged.unlink(missing_ok=True)
+        elif not final.exists():
+            self._failed_try(job, "the finished output went missing before it was committed", 1)
+            return
+        moved = None
+        source = Path(job.path)
+        if self.done_dir is not None and _same_version(source, job):
+            moved = str(_move_unique(source, self.done_dir))
+        job = self.store.finish(job.id, moved)
+        event(
+            "job_done",
+            id=job.id,
+            path=job.path,
+            output=str(final),
+            attempts=job.attempts,
+            seconds=round((job.finished or 0) - (job.started or 0), 3),
+            moved_to=moved,
+        )
+
+    def _quarantine(self, job: Job) -> None:
+        """Move a failed job's source to --failed with ``NAME.error.json`` beside it."""
+        assert self.store is not None
+        source = Path(job.path)
+        moved: Path | None = None
+        if _same_version(source, job):
+            try:
+                moved = _move_unique(source, self.failed_dir)
+            except OSError as exc:
+                event("quarantine_failed", logging.ERROR, id=job.id, path=job.path, error=str(exc))
+        sidecar = {
+            "path": job.path,
+            "moved_to": str(moved) if moved else None,
+            "error": job.last_error,
+            "exit_code": job.exit_code,
+            "attempts": job.attempts,
+            "size": job.size,
+            "mtime_ns": job.mtime_ns,
+            "created": job.created,
+            "started": job.started,
+            "finished": job.finished,
+            "job_id": job.id,
+        }
+        if moved is not None:
+            side = moved.with_name(moved.name + ".error.json")
+            tmp = side.with_name(f".{side.name}.part")
+            tmp.write_text(
+                json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
+            )
+            os.replace(tmp, side)
+            self.store.set_moved(job.id, str(moved))
+        event(
+            "job_failed",
+            logging.ERROR,
+            id=job.id,
+            path=job.path,
+            attempts=job.attempts,
+            error=job.last_error,
+            exit_code=job.exit_code,
+            moved_to=str(moved) if moved else None,
+        )
+
+    def _failed_try(self, job: Job, error: str, exit_code: int) -> None:
+        assert self.store is not None
+        job = self.store.fail_attempt(
+            job.id, error, exit_code, self.options.retries, self.options.backoff
+        )
+        if job.status == "failed":
+            self._quarantine(job)
+        else:
+            event(
+                "job_retry",
+                logging.WARNING,
+                id=job.id,
+                path=job.path,
+                attempts=job.attempts,
+                error=error,
+                retry_in=round(job.not_before - time.time(), 3),
+            )
+
+    # -- workers -------------------------------------------------------------------------
+
+    def _spawn(self) -> _WorkerHandle:
+        """Start one worker (from the main thread: PDEATHSIG follows the parent thread)."""
+        assert threading.current_thread() is threading.main_thread()
+        cmd = [
+            sys.executable,
+            "-m",
+            WORKER_MODULE,
+            "--daemon-pid",
+            str(os.getpid()),
+            "--state",
+            str(self.state),
+        ]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True)
+        assert proc.stdout is not None
+        os.set_blocking(proc.stdout.fileno(), False)
+        handle = _WorkerHandle(proc)
+        workers = self.options.workers
+        threads = max(1, (os.cpu_count() or 1) // workers) if workers > 1 else None
+        init = {"type": "init", "config": encode_config(self.options.config), "threads": threads}
+        self._send(handle, init)
+        event("worker_started", logging.DEBUG, worker_pid=proc.pid)
+        return handle
+
+    def _send(self, handle: _WorkerHandle, message: dict[str, Any]) -> bool:
+        assert handle.proc.stdin is not None
+        try:
+            handle.proc.stdin.write((json.dumps(message, ensure_ascii=False) + "\n").encode())
+            handle.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            return False
+        return True
+
+    def _read(self, handle: _WorkerHandle) -> None:
+        assert handle.proc.stdout is not None
+        while True:
+            try:
+                chunk = os.read(handle.proc.stdout.fileno(), 65536)
+            except BlockingIOError:
+                break
+            except OSError:
+                chunk = b""
+            if not chunk:
+                handle.closed = True
+                break
+            handle.buffer += chunk
+        *lines, handle.buffer = handle.buffer.split(b"\n")
+        for line in lines:
+            if line.strip():
+                try:
+                    handle.messages.append(json.loads(line))
+                except json.JSONDecodeError:
+                    event(
+                        "worker_garbled", logging.WARNING, line=line[:200].decode(errors="replace")
+                    )
+
+    def _dispatch(self, handle: _WorkerHandle) -> bool:
+        """Claim one due job for the idle ``handle``; False when none is due."""
+        assert self.store is not None
+        job = self.store.claim(self.instance, os.getpid(), handle.proc.pid)
+        if job is None:
+            return False
+        source = Path(job.path)
+        if not _same_version(source, job):
+            self.store.skip(job.id, "the file changed or vanished before it was processed")
+            event("job_skipped", id=job.id, path=job.path, reason="changed or vanished")
+            return True
+        target = source.resolve()
+        if not target.is_relative_to(self.in_dir.resolve()):
+            self._failed_try(job, "symlink now points outside the watch folder", 2)
+            return True
+        assert job.output is not None
+        staged = self.staging / f"{job.id}-{job.output}"
+        handle.job, handle.staged = job, staged
+        event(
+            "job_started",
+            id=job.id,
+            path=job.path,
+            attempt=job.attempts,
+            output=job.output,
+            worker_pid=handle.proc.pid,
+        )
+        message = {"type": "job", "id": job.id, "src": str(target), "dst": str(staged)}
+        if not self._send(handle, message):
+            handle.closed = True
+        return True
+
+    def _handle_messages(self, handle: _WorkerHandle) -> None:
+        assert self.store is not None
+        for message in handle.messages:
+            kind = message.get("type")
+            if kind == "ready":
+                handle.ready = True
+            elif kind == "fatal":
+                event("worker_fatal", logging.ERROR, error=message.get("error"))
+                self._exit_code = int(message.get("exit_code") or 1)
+                self.request_stop()
+            elif kind == "result" and handle.job is not None and message.get("id") == handle.job.id:
+                job, handle.job = handle.job, None
+                if message.get("ok"):
+                    for warning in message.get("warnings") or []:
+                        event(
+                            "job_warning",
+                            logging.WARNING,
+                            id=job.id,
+                            path=job.path,
+                            warning=warning,
+                        )
+                    self._commit(self.store.mark_commit(job.id))
+                else:
+                    self._failed_try(
+                        job, str(message.get("error")), int(message.get("exit_code") or 1)
+                    )
+        handle.messages.clear()
+
+    def _reap(self, handle: _WorkerHandle, *, stopping: bool) -> None:
+        """A worker whose pipe closed: wait for it, fail (or requeue) its job."""
+        code = handle.proc.wait()
+        job, handle.job = handle.job, None
+        if job is None:
+            if not handle.ready and not stopping and self._exit_code == 0:
+                event("worker_failed_to_start", logging.ERROR, exit_code=code)
+                self._exit_code = 1
+                self.request_stop()
+            elif not stopping:
+                event("worker_exited", logging.WARNING, worker_pid=handle.proc.pid, code=code)
+            return
+        assert self.store is not None
+        if stopping:
+            self.store.requeue(job.id, count_attempt=False)
+            event("job_requeued", id=job.id, path=job.path, reason="daemon stopping")
+            return
+        how = f"signal {-code}" if code < 0 else f"exit code {code}"
+        self._failed_try(job, f"the worker process died ({how}) while restoring this file", 1)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def request_stop(self) -> None:
+        """Stop claiming work and wind down (safe from a signal handler)."""
+        self._stop_signals += 1
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b"x")
+
+    def _wake(self) -> None:
+        with contextlib.suppress(OSError):
+            os.write(self._wake_w, b".")
+
+    def run(self) -> int:
+        """Run until stopped; install SIGTERM/SIGINT handlers for that time (main thread)."""
+        previous = {}
+
+        def on_signal(signum: int, frame: Any) -> None:
+            self._signals.append(signal.Signals(signum).name)
+            self.request_stop()
+
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            previous[sig] = signal.signal(sig, on_signal)
+        try:
+            return self._run()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+    def _run(self) -> int:
+        o = self.options
+        self._check_folders()
+        self._take_lock()
+        self.store = JobStore(self.state)
+        watcher = Watcher(
+            self.in_dir, settle=o.settle, rescan_every=o.poll, use_events=not o.polling
+        )
+        try:
+            self._recover()
+            event(
+                "watch_started",
+                in_dir=str(self.in_dir),
+                out_dir=str(self.out_dir),
+                state=str(self.state),
+                workers=o.workers,
+                pid=os.getpid(),
+                instance=self.instance,
+                mode="polling" if o.polling else "events",
+            )
+            watcher.start(self._wake)
+            self.workers = [self._spawn() for _ in range(o.workers)]
+            self._loop(watcher)
+        finally:
+            watcher.stop()
+            self._shutdown()
+            self.store.close()
+            if self._lock_file is not None:
+                self._lock_file.close()
+        event("watch_stopped", exit_code=self._exit_code)
+        return self._exit_code
+
+    def _loop(self, watcher: Watcher) -> None:
+        assert self.store is not None
+        o = self.options
+        last_beat = 0.0
+        while True:
+            while self._signals:
+                event("stop_requested", signal=self._signals.pop(0))
+            stopping = self._stop_signals > 0
+            if stopping and self._stop_at is None:
+                self._stop_at = time.monotonic() + o.grace
+                busy = sum(h.job is not None for h in self.workers)
+                event("stopping", running_jobs=busy, grace=o.grace)
+            if not stopping:
+                for candidate in watcher.poll():
+                    self._add(candidate)
+            for handle in self.workers:
+                self._read(handle)
+                self._handle_messages(handle)
+                if handle.closed or handle.proc.poll() is not None:
+                    self._reap(handle, stopping=stopping)
+            self.workers = [h for h in self.workers if not h.closed and h.proc.poll() is None]
+            stopping = self._stop_signals > 0
+            if stopping:
+                busy = [h for h in self.workers if h.job is not None]
+                if not busy:
+                    return
+                if self._stop_signals > 1 or time.monotonic() >= (self._stop_at or 0):
+                    self._interrupt(busy)
+                    return
+            else:
+                while len(self.workers) < o.workers:
+                    self.workers.append(self._spawn())
+                for handle in self.workers:
+                    while handle.ready and handle.job is None and self._dispatch(handle):
+                        pass
+            now = time.time()
+            if now - last_beat >= 1.0:
+                self.store.heartbeat(self.instance, now)
+                last_beat = now
+            self._wait(watcher, stopping)
+
+    def _add(self, candidate: Candidate) -> None:
+        assert self.store is not None
+        job = self.store.add(
+            str(candidate.path),
+            candidate.size,
+            candidate.mtime_ns,
+            self._output_namer(candidate.path.name),
+        )
+        if job is not None:
+            event("job_queued", id=job.id, path=job.path, size=job.size, output=job.output)
+
+    def _wait(self, watcher: Watcher, stopping: bool) -> None:
+        assert self.store is not None
+        timeout = 1.0 if stopping else min(1.0, watcher.next_wakeup())
+        due = self.store.next_due()
+        if (
+            due is not None
+            and not stopping
+            and any(h.ready and h.job is None for h in self.workers)
+        ):
+            timeout = min(timeout, max(0.0, due - time.time()))
+        fds = [self._wake_r]
+        fds += [h.proc.stdout.fileno() for h in self.workers if h.proc.stdout is not None]
+        try:
+            readable, _, _ = select.select(fds, [], [], max(timeout, 0.01))
+        except InterruptedError:
+            return
+        if self._wake_r in readable:
+            with contextlib.suppress(BlockingIOError):
+                while os.read(self._wake_r, 4096):
+                    pass
+
+    def _interrupt(self, busy: list[_WorkerHandle]) -> None:
+        """Stop the running jobs at once: SIGTERM (restore cleans up), then SIGKILL."""
+        assert self.store is not None
+        for handle in busy:
+            with contextlib.suppress(ProcessLookupError):
+                handle.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for handle in busy:
+            try:
+                handle.proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                handle.proc.kill()
+                handle.proc.wait()
+            self._read(handle)
+            self._handle_messages(handle)  # a job that finished just in time is committed
+            if handle.job is not None:
+                job, handle.job = handle.job, None
+                self.store.requeue(job.id, count_attempt=False)
+                event("job_requeued", id=job.id, path=job.path, reason="daemon stopping")
+            handle.closed = True
+
+    def _shutdown(self) -> None:
+        for handle in self.workers:
+            if handle.proc.poll() is None:
+                self._send(handle, {"type": "stop"})
+                with contextlib.suppress(OSError):
+                    assert handle.proc.stdin is not None
+                    handle.proc.stdin.close()
+        for handle in self.workers:
+            try:
+                handle.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                handle.proc.kill()
+                handle.proc.wait()
+            if handle.job is not None and self.store is not None:
+                self.store.requeue(handle.job.id, count_attempt=False)
+                handle.job = None
+        self.workers = []
+        if self.staging.exists():
+            for leftover in self.staging.iterdir():
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+        for fd in (self._wake_r, self._wake_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)

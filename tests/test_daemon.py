@@ -1,0 +1,520 @@
+"""``filmcolor watch`` and ``filmcolor jobs``: the real daemon as a subprocess on temp folders
+(exactly once, slow writes, quarantine, kill -9, SIGTERM), plus unit tests of the job table
+and the watcher."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from conftest import TEST_RENDER
+from mediagen import make_image, make_video
+
+from filmcolor.cli import main
+from filmcolor.daemon.jobs import JobStore
+from filmcolor.daemon.service import WatchOptions, WatchService, default_state_path
+from filmcolor.daemon.watcher import (
+    Watcher,
+    check_output_name,
+    ignored_reason,
+    output_name,
+    safe_join,
+    unique_output_name,
+)
+
+FAST = ("--settle", "0.3", "--poll", "0.2", "--backoff", "0.2")
+
+
+def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
+    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
+
+
+def rows(state: Path) -> list[dict[str, Any]]:
+    """Every job row (read with a plain sqlite3 connection, as any tool could)."""
+    if not state.exists():
+        return []
+    db = sqlite3.connect(state, timeout=10)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(r) for r in db.execute("SELECT * FROM jobs ORDER BY id")]
+    except sqlite3.OperationalError:  # table not created yet
+        return []
+    finally:
+        db.close()
+
+
+def by_name(state: Path) -> dict[str, list[dict[str, Any]]]:
+    out: dict[str, list[dict[str, Any]]] = {}
+    for r in rows(state):
+        out.setdefault(Path(r["path"]).name, []).append(r)
+    return out
+
+
+def all_done(state: Path, names: set[str]) -> bool:
+    got = by_name(state)
+    return set(got) >= names and all(r["status"] == "done" for n in names for r in got[n])
+
+
+def visible(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if not p.name.startswith("."))
+
+
+def assert_clean_output(out: Path, expected: set[str]) -> None:
+    """OUT_DIR holds exactly the finished outputs: no partial, temporary or staged file."""
+    assert set(visible(out)) == expected
+    hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
+    assert hidden == [".filmcolor"], hidden
+    staging = out / ".filmcolor" / "staging"
+    assert not staging.exists() or list(staging.iterdir()) == []
+    assert not [p for p in out.rglob("*") if ".part" in p.name]
+
+
+class Daemon:
+    """One ``filmcolor watch`` subprocess in its own session; logs (JSON) to a file."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], log: Path) -> None:
+        self.proc, self.log = proc, log
+
+    def events(self) -> list[dict[str, Any]]:
+        out = []
+        for line in self.log.read_text(encoding="utf-8", errors="replace").splitlines():
+            if line.startswith("{"):
+                out.append(json.loads(line))
+        return out
+
+    def saw(self, name: str) -> bool:
+        return any(e["event"] == name for e in self.events())
+
+    def wait(self, timeout: float = 30.0) -> int:
+        return self.proc.wait(timeout=timeout)
+
+
+@pytest.fixture()
+def daemon(tmp_path: Path, const_weights: Path) -> Iterator[Callable[..., Daemon]]:
+    started: list[Daemon] = []
+
+    def start(in_dir: Path, out_dir: Path, *extra: str) -> Daemon:
+        log = tmp_path / f"daemon-{len(started)}.log"
+        argv = [sys.executable, "-m", "filmcolor", "watch", str(in_dir), "-o", str(out_dir)]
+        argv += ["--weights", str(const_weights), "--device", "cpu"]
+        argv += ["--render-size", str(TEST_RENDER), "--log-json", *FAST, *extra]
+        with open(log, "wb") as err:
+            proc = subprocess.Popen(argv, stderr=err, stdout=err, start_new_session=True)
+        d = Daemon(proc, log)
+        started.append(d)
+        wait_for(lambda: d.saw("watch_started") or proc.poll() is not None, 60, "start")
+        return d
+
+    yield start
+    for d in started:  # the daemon and its workers share its process group
+        try:
+            os.killpg(d.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        d.proc.wait(timeout=10)
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().split(") ")[-1].startswith("Z")
+
+
+def make_slow_video(path: Path) -> None:
+    """A clip that takes about a second to restore on an idle 2-core CPU (much longer on a
+    busy one): long enough to be interrupted mid-job."""
+    make_video(path, width=160, height=120, frames=120)
+
+
+#: Generous limits for jobs on the slow clip: a loaded machine can be 10x slower.
+SLOW = 150
+
+
+# -- the daemon as a subprocess -----------------------------------------------------------
+
+
+def test_one_by_one_and_twenty_at_once_each_exactly_once(
+    tmp_path: Path, daemon: Callable[..., Daemon]
+) -> None:
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    d = daemon(in_dir, out)
+    state = default_state_path(out)
+    # a second daemon on the same state is refused (exit 2) and changes nothing
+    second = subprocess.run(
+        [sys.executable, "-m", "filmcolor", "watch", str(in_dir), "-o", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode == 2, second.stderr
+    assert "another 'filmcolor watch'" in second.stderr
+    for k in range(3):
+        make_image(in_dir / f"one-{k}.png")
+        wait_for(lambda k=k: all_done(state, {f"one-{k}.png"}), 60, f"one-{k}.png")
+    (in_dir / ".hidden.png").write_bytes(b"x")
+    (in_dir / "copying.mp4.part").write_bytes(b"x")
+    (in_dir / "notes.txt").write_text("not media")
+    batch = {f"batch-{k:02d} é.png" for k in range(20)}
+    for name in sorted(batch):
+        make_image(in_dir / name)
+    make_video(in_dir / "clip.avi", width=64, height=48, frames=5, codec="mpeg4")
+    make_video(in_dir / "clip.mkv", width=64, height=48, frames=5)
+    names = {f"one-{k}.png" for k in range(3)} | batch | {"clip.avi", "clip.mkv"}
+    wait_for(lambda: all_done(state, names), 90, "all jobs done")
+    time.sleep(0.5)  # a few more rescans: nothing is taken twice
+    jobs = by_name(state)
+    assert set(jobs) == names  # ignored names never became jobs
+    assert all(len(jobs[n]) == 1 and jobs[n][0]["attempts"] == 1 for n in names)
+    outputs = {jobs[n][0]["output"] for n in names}
+    assert len(outputs) == len(names)
+    # clip.avi and clip.mkv both map to clip.mkv: the later job gets clip-JOBID.mkv
+    avi, mkv = jobs["clip.avi"][0], jobs["clip.mkv"][0]
+    first, later = sorted([avi, mkv], key=lambda r: r["id"])
+    assert first["output"] == "clip.mkv"
+    assert later["output"] == f"clip-{later['id']}.mkv"
+    assert_clean_output(out, outputs)
+    done = [e["path"] for e in d.events() if e["event"] == "job_done"]
+    assert sorted(Path(p).name for p in done) == sorted(names)
+    assert all(e["event"] and e["ts"] for e in d.events())
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.wait() == 0
+    # the CLI lists the database
+    result = CliRunner().invoke(main, ["jobs", "--state", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(result.stdout)
+    assert len(listed) == len(names) and {j["status"] for j in listed} == {"done"}
+
+
+def test_slowly_written_file_is_taken_only_when_complete(
+    tmp_path: Path, daemon: Callable[..., Daemon]
+) -> None:
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    source = tmp_path / "film.mp4"
+    make_video(source, width=64, height=48, frames=10)
+    data = source.read_bytes()
+    daemon(in_dir, out, "--settle", "0.6")
+    state = default_state_path(out)
+    chunks = 6
+    step = len(data) // chunks + 1
+    with open(in_dir / "film.mp4", "wb") as f:
+        for k in range(chunks):
+            f.write(data[k * step : (k + 1) * step])
+            f.flush()
+            time.sleep(0.25)  # shorter than --settle, 1.5 s in all: longer than --settle
+            assert rows(state) == [], "taken before it was complete"
+    last_write = time.time()
+    wait_for(lambda: all_done(state, {"film.mp4"}), 60, "film.mp4 done")
+    (job,) = rows(state)
+    assert job["created"] >= last_write and job["started"] >= last_write
+    assert job["attempts"] == 1 and job["size"] == len(data)
+    assert_clean_output(out, {"film.mp4"})
+
+
+def test_corrupt_file_is_retried_then_quarantined_others_complete(
+    tmp_path: Path, daemon: Callable[..., Daemon]
+) -> None:
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    done_dir = tmp_path / "done"
+    d = daemon(in_dir, out, "--retries", "2", "--done", str(done_dir))
+    state = default_state_path(out)
+    (in_dir / "broken.mp4").write_bytes(os.urandom(20_000))
+    make_image(in_dir / "good-1.png")
+    make_video(in_dir / "good-2.mp4", width=64, height=48, frames=5)
+    wait_for(lambda: all_done(state, {"good-1.png", "good-2.mp4"}), 60, "good files")
+    wait_for(lambda: by_name(state)["broken.mp4"][0]["status"] == "failed", 60, "quarantine")
+    wait_for(lambda: (in_dir / "failed" / "broken.mp4.error.json").exists(), 10, "sidecar")
+    (bad,) = by_name(state)["broken.mp4"]
+    assert bad["attempts"] == 3 and bad["exit_code"] == 3
+    assert not (in_dir / "broken.mp4").exists()
+    assert (in_dir / "failed" / "broken.mp4").read_bytes()[:10]  # moved, not copied empty
+    sidecar = json.loads((in_dir / "failed" / "broken.mp4.error.json").read_text())
+    assert sidecar["attempts"] == 3 and sidecar["exit_code"] == 3
+    assert "not a media file" in sidecar["error"]
+    assert sidecar["path"] == str(in_dir / "broken.mp4")
+    retries = [e for e in d.events() if e["event"] == "job_retry"]
+    assert len(retries) == 2
+    assert_clean_output(out, {"good-1.png", "good-2.mp4"})
+    # finished sources went to --done; the quarantine holds the broken one and its sidecar
+    assert visible(done_dir) == ["good-1.png", "good-2.mp4"]
+    assert visible(in_dir) == ["failed"]
+    assert visible(in_dir / "failed") == ["broken.mp4", "broken.mp4.error.json"]
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.wait() == 0
+
+
+def test_kill_9_mid_job_then_restart_completes_each_job_once(
+    tmp_path: Path, daemon: Callable[..., Daemon]
+) -> None:
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    make_slow_video(tmp_path / "reel.mp4")
+    d = daemon(in_dir, out)
+    state = default_state_path(out)
+    os.replace(tmp_path / "reel.mp4", in_dir / "reel.mp4")
+    staging = out / ".filmcolor" / "staging"
+
+    def mid_job() -> bool:
+        jobs = rows(state)
+        writing = staging.exists() and any(".part" in p.name for p in staging.iterdir())
+        return bool(jobs) and jobs[0]["status"] == "running" and writing
+
+    wait_for(mid_job, 60, "the reel half-written in staging")
+    (job,) = rows(state)
+    worker = job["worker_pid"]
+    assert worker and not pid_gone(worker)
+    os.kill(d.proc.pid, signal.SIGKILL)  # the daemon alone: its worker must die with it
+    assert d.wait() == -signal.SIGKILL
+    wait_for(lambda: pid_gone(worker), 5, "the worker to die with its daemon")
+    assert rows(state)[0]["status"] == "running"
+    assert visible(out) == []  # nothing partial in OUT_DIR
+    make_image(in_dir / "later.png")  # dropped while the daemon is down
+    d2 = daemon(in_dir, out)
+    wait_for(lambda: all_done(state, {"reel.mp4", "later.png"}), SLOW, "jobs after restart")
+    jobs = by_name(state)
+    assert len(jobs["reel.mp4"]) == 1 and jobs["reel.mp4"][0]["attempts"] == 2
+    assert len(jobs["later.png"]) == 1 and jobs["later.png"][0]["attempts"] == 1
+    assert_clean_output(out, {"reel.mp4", "later.png"})
+    requeued = [e for e in d2.events() if e["event"] == "job_requeued"]
+    assert [e["id"] for e in requeued] == [job["id"]]
+    d2.proc.send_signal(signal.SIGTERM)
+    assert d2.wait() == 0
+
+
+def test_sigterm_exits_0_and_next_start_carries_on(
+    tmp_path: Path, daemon: Callable[..., Daemon]
+) -> None:
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    state = default_state_path(out)
+    make_slow_video(tmp_path / "a.mp4")
+    make_slow_video(tmp_path / "b.mp4")
+
+    def running(name: str) -> bool:
+        return any(r["status"] == "running" for r in by_name(state).get(name, []))
+
+    # 1. SIGTERM mid-job within the grace period: the job finishes, then exit 0
+    d = daemon(in_dir, out, "--grace", str(SLOW))
+    os.replace(tmp_path / "a.mp4", in_dir / "a.mp4")
+    wait_for(lambda: running("a.mp4"), 60, "a.mp4 running")
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.wait(SLOW + 10) == 0
+    assert by_name(state)["a.mp4"][0]["status"] == "done"
+    # 2. SIGTERM mid-job with --grace 0: the job is stopped and queued again, exit 0
+    d = daemon(in_dir, out, "--grace", "0")
+    os.replace(tmp_path / "b.mp4", in_dir / "b.mp4")
+    wait_for(lambda: running("b.mp4"), 60, "b.mp4 running")
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.wait(60) == 0
+    (b,) = by_name(state)["b.mp4"]
+    assert b["status"] == "queued" and b["attempts"] == 0
+    assert_clean_output(out, {"a.mp4"})
+    # 3. the next start carries on; SIGTERM while idle exits 0 too
+    d = daemon(in_dir, out)
+    wait_for(lambda: all_done(state, {"a.mp4", "b.mp4"}), SLOW, "b.mp4 done after restart")
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.wait(30) == 0
+    jobs = by_name(state)
+    assert [len(jobs["a.mp4"]), len(jobs["b.mp4"])] == [1, 1]
+    assert jobs["b.mp4"][0]["attempts"] == 1
+    assert_clean_output(out, {"a.mp4", "b.mp4"})
+
+
+# -- the job table ------------------------------------------------------------------------
+
+
+def test_claim_is_atomic_across_connections(tmp_path: Path) -> None:
+    db = tmp_path / "jobs.db"
+    with JobStore(db) as store:
+        for k in range(40):
+            store.add(f"/in/{k}.png", 10, k)
+    claimed: list[int] = []
+    lock = threading.Lock()
+
+    def claimer(owner: str) -> None:
+        with JobStore(db) as store:
+            while (job := store.claim(owner, os.getpid())) is not None:
+                with lock:
+                    claimed.append(job.id)
+
+    threads = [threading.Thread(target=claimer, args=(f"o{k}",)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == list(range(1, 41))
+    with JobStore(db) as a, JobStore(db) as b:
+        a.add("/in/x.png", 1, 1)
+        first, second = a.claim("a", 1), b.claim("b", 2)
+        assert first is not None and second is None
+        assert first.status == "running" and first.attempts == 1 and first.owner == "a"
+
+
+def test_same_file_is_one_job_changed_file_is_a_new_job(tmp_path: Path) -> None:
+    with JobStore(tmp_path / "jobs.db") as store:
+        job = store.add("/in/a.mp4", 100, 5)
+        assert job is not None and job.status == "queued"
+        assert store.add("/in/a.mp4", 100, 5) is None
+        assert store.add("/in/a.mp4", 100, 6) is not None  # new mtime
+        assert store.add("/in/a.mp4", 101, 6) is not None  # new size
+        assert len(store.all()) == 3
+
+
+def test_failed_attempts_back_off_then_fail(tmp_path: Path) -> None:
+    with JobStore(tmp_path / "jobs.db") as store:
+        store.add("/in/a.mp4", 1, 1, now=0)
+        delays = []
+        for attempt in range(3):
+            job = store.claim("o", 1, now=1000.0 * attempt)
+            assert job is not None and job.attempts == attempt + 1
+            job = store.fail_attempt(job.id, "bad", 3, retries=2, backoff=2.0, now=1000.0 * attempt)
+            delays.append(job.not_before - 1000.0 * attempt)
+        assert delays[:2] == [2.0, 4.0]
+        assert job.status == "failed" and job.last_error == "bad" and job.exit_code == 3
+
+
+def test_startup_recovery_requeues_and_waits_out_orphan_workers(
+    tmp_path: Path,
+) -> None:
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    src = in_dir / "a.png"
+    make_image(src)
+    st = src.stat()
+    options = WatchOptions(in_dir=in_dir, out_dir=out, retries=1, grace=0.5)
+    service = WatchService(options)
+    service._check_folders()
+    # a worker of this state that outlived its daemon (as on a system without PDEATHSIG)
+    orphan = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            "filmcolor.daemon.worker",
+            str(service.state),
+        ]
+    )
+    try:
+        with JobStore(service.state) as store:
+            job = store.add(str(src), st.st_size, st.st_mtime_ns, lambda i, t: "a.png")
+            assert job is not None
+            store.claim("dead-daemon", 999_999_999, orphan.pid)
+            twice = store.add("/in/gone.png", 1, 1, lambda i, t: "gone.png")
+            assert twice is not None
+            store.claim("dead-daemon", 999_999_999, None)
+            store.requeue(twice.id, count_attempt=True)
+            store.claim("dead-daemon", 999_999_999, None)  # 2 attempts > retries 1
+        service.store = JobStore(service.state)
+        service._recover()
+        assert orphan.wait(timeout=5) == -signal.SIGKILL
+        recovered = service.store.get(job.id)
+        assert recovered is not None and recovered.status == "queued"
+        assert recovered.attempts == 1 and recovered.worker_pid is None
+        gave_up = service.store.get(twice.id)
+        assert gave_up is not None and gave_up.status == "failed"
+        service.store.close()
+    finally:
+        orphan.kill()
+        orphan.wait()
+
+
+# -- the watcher and output names ---------------------------------------------------------
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_ignored_names() -> None:
+    for name in (".x.mp4", "a.mp4.part", "a.tmp", "a.mp4.crdownload", "a.mp4~", "notes.txt"):
+        assert ignored_reason(name) is not None, name
+    for name in ("a.mp4", "A.MKV", "scan 01.tif", "ünïcødé 映画.mov", "a'b\"c.png"):
+        assert ignored_reason(name) is None, name
+    assert ignored_reason("bad\udcff.mp4") is not None  # not UTF-8
+
+
+def test_watcher_waits_for_stability_and_follows_only_inside_symlinks(tmp_path: Path) -> None:
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    outside = tmp_path / "secret.png"
+    make_image(outside)
+    make_image(in_dir / "inside.png")
+    (in_dir / "escape.png").symlink_to(outside)
+    (in_dir / "alias.png").symlink_to(in_dir / "inside.png")
+    (in_dir / "ünï 映画.png").write_bytes(b"picture bytes")
+    (in_dir / "sub").mkdir()
+    make_image(in_dir / "sub" / "deep.png")
+    clock = FakeClock()
+    watcher = Watcher(in_dir, settle=1.0, rescan_every=0.5, use_events=False, clock=clock)
+    assert watcher.poll() == []  # first sighting
+    clock.now += 0.6
+    assert watcher.poll() == []  # not yet stable for 1 s
+    with open(in_dir / "ünï 映画.png", "ab") as f:
+        f.write(b" more")  # still being written
+    clock.now += 0.6
+    ready = {c.path.name: c for c in watcher.poll()}
+    assert set(ready) == {"inside.png", "alias.png"}
+    assert ready["alias.png"].target == (in_dir / "inside.png").resolve()
+    clock.now += 1.1
+    ready = {c.path.name: c for c in watcher.poll()}
+    assert set(ready) == {"ünï 映画.png"}
+    clock.now += 5
+    assert watcher.poll() == []  # each version once; the symlink out and sub/ never
+
+
+def test_output_names_stay_inside_out_dir(tmp_path: Path) -> None:
+    from filmcolor.pipeline import folder_output_name
+
+    for name in ("a.mp4", "a.MOV", "b.avi", "c.mpg", "d.png", "e.TIF", "f.webm", "x.y.ts"):
+        assert output_name(name) == folder_output_name(Path(name))
+    for bad in ("", ".", "..", "../x.mp4", "a/b.mp4", ".hidden.mp4", "a\0.mp4"):
+        with pytest.raises(ValueError):
+            check_output_name(bad)
+        with pytest.raises(ValueError):
+            safe_join(tmp_path, bad)
+    assert safe_join(tmp_path, "ünï.mkv") == tmp_path / "ünï.mkv"
+    taken = {"a.mkv", "a-7.mkv"}
+    assert unique_output_name("a.avi", 3, taken.__contains__) == "a-3.mkv"
+    assert unique_output_name("a.avi", 7, taken.__contains__) == "a-7-2.mkv"
+    assert unique_output_name("b.avi", 7, taken.__contains__) == "b.mkv"
+    (tmp_path / "b.mkv").write_bytes(b"someone else's")
+    assert unique_output_name("b.avi", 9, taken.__contains__, tmp_path) == "b-9.mkv"
+
+
+def test_jobs_command_without_database_says_where_to_look(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["jobs", "--state", str(tmp_path / "none.db")])
+    assert result.exit_code == 2
+    assert "--state" in result.stderr
+
+
+def test_watch_refuses_out_dir_equal_to_in_dir(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["watch", str(tmp_path), "-o", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "OUT_DIR is the watch folder" in result.stderr
