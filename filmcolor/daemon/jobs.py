@@ -303,15 +303,7 @@ class JobStore:
                 finished=now,
                 worker_pid=None,
             )
-        return self._update(
-            job_id,
-            status="failed",
-            stage=None,
-            last_error=error,
-            exit_code=exit_code,
-            finished=now,
-            worker_pid=None,
-        )
+        return self.give_up(job_id, error, exit_code, now)
 
     def give_up(self, job_id: int, error: str, exit_code: int, now: float | None = None) -> Job:
         """Status ``failed`` now, whatever the attempts."""
