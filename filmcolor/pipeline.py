@@ -43,7 +43,7 @@ from .media.encode import (
     configure_video_stream,
 )
 from .media.images import output_bits, read_picture, write_picture
-from .media.kinds import is_image_path
+from .media.kinds import KEEP_VIDEO_EXTENSIONS, folder_output_name, is_image_path
 from .media.probe import MediaInfo, check_input_file, open_input, probe
 from .media.remux import add_copied_streams, copy_container_tags
 from .model.colorizer import Colorizer, resize_L
@@ -54,9 +54,6 @@ from .temporal.smooth import ChromaSmoother, FramePlan
 
 log = logging.getLogger(__name__)
 
-#: Containers filmcolor writes video into (each keeps pts and streams as documented); a
-#: folder run keeps these for its videos and writes other inputs as Matroska.
-KEEP_VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv"})
 #: Files next to films that are not media: a folder run passes over them quietly.
 SIDECAR_EXTENSIONS = frozenset({".srt", ".ass", ".vtt", ".txt", ".json", ".xml", ".nfo", ".md"})
 
@@ -161,13 +158,6 @@ def restore(
             "timestamps or cannot hold every stream)"
         )
     return restore_video(src_p, dst_p, config, progress, colorizer=colorizer)
-
-
-def folder_output_name(src: Path) -> str:
-    """The file name a folder run writes for ``src`` (documented output policy)."""
-    if is_image_path(src) or src.suffix.lower() in KEEP_VIDEO_EXTENSIONS:
-        return src.name
-    return src.stem + ".mkv"
 
 
 def restore_folder(

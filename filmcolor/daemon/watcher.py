@@ -31,13 +31,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..media.kinds import is_image_path, is_video_path
+from ..media.kinds import folder_output_name, is_image_path, is_video_path
 from .logs import event
 
 #: Name endings of files still being written by some tool.
 TEMP_SUFFIXES = (".part", ".tmp", ".temp", ".crdownload", ".partial", ".download", ".swp", "~")
-#: Video containers a restore writes as they are; others become ``.mkv`` (as ``restore``).
-KEEP_VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv"})
 
 
 def ignored_reason(name: str) -> str | None:
@@ -59,14 +57,9 @@ def ignored_reason(name: str) -> str | None:
 
 
 def output_name(src_name: str) -> str:
-    """The output name of a source called ``src_name``: the folder-run policy of
-    ``filmcolor restore`` (images and .mp4/.m4v/.mov/.mkv keep their name, other videos
-    become ``.mkv``). Kept equal to ``pipeline.folder_output_name`` (a test checks it)
-    without importing the pipeline (and torch) into the daemon."""
-    p = Path(src_name)
-    if is_image_path(p) or p.suffix.lower() in KEEP_VIDEO_EXTENSIONS:
-        return p.name
-    return p.stem + ".mkv"
+    """The output name of a source called ``src_name``: restore's folder-run policy
+    (``media.kinds.folder_output_name``)."""
+    return folder_output_name(src_name)
 
 
 def check_output_name(name: str) -> str:

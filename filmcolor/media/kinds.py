@@ -15,6 +15,20 @@ VIDEO_EXTENSIONS = frozenset(
 )
 
 
+#: Containers ``restore`` writes video into (each keeps pts and streams as documented); a
+#: folder run (and the watch daemon) keeps these for its videos and writes others as Matroska.
+KEEP_VIDEO_EXTENSIONS = frozenset({".mp4", ".m4v", ".mov", ".mkv"})
+
+
+def folder_output_name(src: str | os.PathLike[str]) -> str:
+    """The file name a folder run (or the watch daemon) writes for ``src``: images and
+    .mp4/.m4v/.mov/.mkv keep their name, other videos become ``.mkv``."""
+    p = Path(src)
+    if is_image_path(p) or p.suffix.lower() in KEEP_VIDEO_EXTENSIONS:
+        return p.name
+    return p.stem + ".mkv"
+
+
 def is_image_path(path: str | os.PathLike[str]) -> bool:
     """Whether ``path`` has a still-image extension (``IMAGE_EXTENSIONS``)."""
     return Path(path).suffix.lower() in IMAGE_EXTENSIONS
