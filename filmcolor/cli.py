@@ -26,6 +26,7 @@ from .config import (
     LossConfig,
     PostConfig,
     RestoreConfig,
+    SegmentConfig,
     TemporalConfig,
     TrainConfig,
 )
@@ -48,6 +49,7 @@ _stderr = None
 _COLORIZE = ColorizeConfig()
 _ENCODE = EncodeConfig()
 _TEMPORAL = TemporalConfig()
+_SEGMENTS = SegmentConfig()
 _POST = PostConfig()
 
 
@@ -237,6 +239,96 @@ _model_options = _options(
         default=_COLORIZE.render_size,
         show_default=True,
         help="Short side, in pixels, of the picture the model sees.",
+    ),
+    click.option(
+        "--precision",
+        type=click.Choice(["auto", "fp32", "bf16", "fp16"]),
+        default=_COLORIZE.precision,
+        show_default=True,
+        help="Network arithmetic: auto is bf16 autocast on CUDA, fp32 on the CPU.",
+    ),
+    click.option(
+        "--compile/--no-compile",
+        default=_COLORIZE.compile,
+        show_default=True,
+        help="torch.compile the network (CUDA; about a minute of warm-up, for long films).",
+    ),
+)
+
+#: How a run writes and talks (restore and batch).
+_run_options = _options(
+    click.option("--overwrite", is_flag=True, help="Replace output files that exist."),
+    click.option(
+        "--report",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Write a JSON summary here (with the effective settings and their sources).",
+    ),
+    click.option("-q", "--quiet", is_flag=True, help="No progress, no warnings."),
+    click.option("-v", "--verbose", is_flag=True, help="Log details; show tracebacks."),
+)
+
+#: Segmented, resumable runs and their scale-out (restore only).
+_segment_options = _options(
+    click.option(
+        "--segment-seconds",
+        type=click.FloatRange(0),
+        default=_SEGMENTS.segment_seconds,
+        show_default=True,
+        help="Restore films longer than this in segments of about this length, keeping "
+        "finished segments in a work folder so a re-run after a crash redoes only the rest. "
+        "0: never segment.",
+    ),
+    click.option(
+        "--work-dir",
+        type=click.Path(path_type=Path),
+        default=None,
+        help="Work folder of a segmented run (default: .OUTPUT.filmcolor-work beside OUTPUT); "
+        "removed after success.",
+    ),
+    click.option(
+        "--resume/--no-resume",
+        default=_SEGMENTS.resume,
+        show_default=True,
+        help="Pick up the finished segments of an interrupted run of the same command; "
+        "--no-resume starts over.",
+    ),
+    click.option(
+        "--cluster",
+        default=None,
+        metavar="ADDRESS",
+        help="Run the segments on a Ray cluster: ray://HOST:PORT, auto (a cluster running "
+        "here) or local (start one here). Needs pip install 'filmcolor[cluster]'.",
+    ),
+)
+
+#: Reference frames and colour hints (restore); read and checked by ``filmcolor.guide``.
+_guide_options = _options(
+    click.option(
+        "--reference",
+        type=click.Path(path_type=Path),
+        multiple=True,
+        metavar="PATH",
+        help="A coloured picture to follow: a coloured frame of the film (named by its "
+        "timecode, e.g. 00-01-23.450.png, or found by matching) whose colours are carried "
+        "through its shot, or a colour picture of the scene that steers the colours. "
+        "Repeatable.",
+    ),
+    click.option(
+        "--references",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="DIR|LIST",
+        help="A folder of coloured frames named by timecode (HH-MM-SS.mmm.png, as "
+        "'filmcolor keyframes' writes them), or a .json/.csv list of time and image.",
+    ),
+    click.option(
+        "--hints",
+        type=click.Path(path_type=Path),
+        default=None,
+        metavar="FILE.json",
+        help="Colour hints: points or boxes with a colour over a time range (format in the "
+        "README).",
     ),
 )
 
@@ -430,7 +522,7 @@ _pipeline_options = _options(
 
 def _file_value(param: click.Parameter, key: str, value: Any, path: Path) -> Any:
     """Check a value from a settings file against its option's type and range."""
-    if param.name == "hue_range":
+    if param.name in ("hue_range", "reference"):
         return value  # parsed by read_settings_file
     kind = param.type
     bad_type = None
@@ -474,10 +566,17 @@ def _effective_config(
         for name, value in options.items()
         if name in SETTING_KEYS and ctx.get_parameter_source(name) in _GIVEN
     }
-    if isinstance(given.get("weights"), Path):
-        given["weights"] = str(given["weights"])
+    for key in ("weights", "work_dir", "references", "hints"):
+        if isinstance(given.get(key), Path):
+            given[key] = str(given[key])
+    if "reference" in given:
+        given["reference"] = tuple(str(p) for p in given["reference"])
     merged = {**from_file, **given, "overwrite": overwrite}
     config = build_restore_config(merged)
+    if config.guide.enabled:
+        from .guide.sources import check_paths
+
+        check_paths(config.guide)  # fail before a long run; contents are read by the engine
     sources = {
         "config": str(config_file) if config_file is not None else None,
         "look": merged.get("look"),
@@ -499,16 +598,10 @@ def _effective_config(
 @_settings_options
 @_model_options
 @_pipeline_options
+@_segment_options
+@_guide_options
 @_post_options
-@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
-@click.option(
-    "--report",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write a JSON summary here (with the effective settings and their sources).",
-)
-@click.option("-q", "--quiet", is_flag=True, help="No progress, no warnings.")
-@click.option("-v", "--verbose", is_flag=True, help="Log details; show tracebacks.")
+@_run_options
 @click.pass_context
 def restore(
     ctx: click.Context,
@@ -532,38 +625,115 @@ def restore(
     and are all off by default. Settings come from, lowest to highest: the defaults, --look,
     --config FILE.toml, the options given here. Try them first with 'filmcolor preview'.
     """
-    from .pipeline import FolderReport
     from .pipeline import restore as run_restore
 
     _setup_logging(verbose)
     with _errors_to_exit_codes(verbose):
         config, sources = _effective_config(ctx, options, config_file, overwrite)
-        if report is not None and report.exists() and not overwrite:
-            _fail(f"{report}: report file already exists; pass --overwrite to replace it", 2)
-        if report is not None and not report.parent.is_dir():
-            _fail(f"{report.parent}: report folder does not exist; create it first", 2)
-        with _progress_display(quiet) as progress:
-            result = run_restore(input_path, output, config, progress)
-        if report is not None:
-            data = result.to_dict()
-            for entry in [data, *data.get("files", [])]:
-                if isinstance(entry.get("settings"), dict):
-                    entry["settings"]["sources"] = sources
-            report.write_text(json.dumps(data, indent=2, default=str) + "\n")
-        reports = result.files if isinstance(result, FolderReport) else [result]
+        _run_and_report(
+            lambda progress: run_restore(input_path, output, config, progress),
+            sources,
+            report,
+            overwrite,
+            quiet,
+        )
+
+
+def _run_and_report(
+    run: Callable[[Any], Any],
+    sources: dict[str, Any],
+    report: Path | None,
+    overwrite: bool,
+    quiet: bool,
+) -> None:
+    """Run ``run(progress)`` (a restore or a batch) under the progress display, then write
+    the ``--report``, print the warnings and a folder's failures, and exit with its code."""
+    from .pipeline import FolderReport
+
+    if report is not None and report.exists() and not overwrite:
+        _fail(f"{report}: report file already exists; pass --overwrite to replace it", 2)
+    if report is not None and not report.parent.is_dir():
+        _fail(f"{report.parent}: report folder does not exist; create it first", 2)
+    with _progress_display(quiet) as progress:
+        result = run(progress)
+    if report is not None:
+        data = result.to_dict()
+        for entry in [data, *data.get("files", [])]:
+            if isinstance(entry.get("settings"), dict):
+                entry["settings"]["sources"] = sources
+        report.write_text(json.dumps(data, indent=2, default=str) + "\n")
+    reports = result.files if isinstance(result, FolderReport) else [result]
+    if not quiet:
+        for r in reports:
+            for w in r.warnings:
+                click.echo(f"filmcolor: warning: {r.input}: {w}", err=True)
+    if isinstance(result, FolderReport):
+        for failed in result.failed:
+            click.echo(f"filmcolor: error: {failed['error']}", err=True)
         if not quiet:
-            for r in reports:
-                for w in r.warnings:
-                    click.echo(f"filmcolor: warning: {r.input}: {w}", err=True)
-        if isinstance(result, FolderReport):
-            for failed in result.failed:
-                click.echo(f"filmcolor: error: {failed['error']}", err=True)
-            if not quiet:
-                click.echo(
-                    f"{len(result.files)} file(s) restored, {len(result.failed)} failed", err=True
-                )
-            if result.exit_code:
-                sys.exit(result.exit_code)
+            click.echo(
+                f"{len(result.files)} file(s) restored, {len(result.failed)} failed", err=True
+            )
+        if result.exit_code:
+            sys.exit(result.exit_code)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("in_dir", metavar="DIR", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(path_type=Path, dir_okay=True),
+    required=True,
+    metavar="OUT_DIR",
+    help="Folder for the colorized files (created if missing).",
+)
+@click.option(
+    "--cluster",
+    required=True,
+    metavar="ADDRESS",
+    help="The Ray cluster: ray://HOST:PORT (its head's client port), auto (a cluster "
+    "started here with 'ray start') or local (start one here). Needs "
+    "pip install 'filmcolor[cluster]'.",
+)
+@_settings_options
+@_model_options
+@_pipeline_options
+@_post_options
+@_run_options
+@click.pass_context
+def batch(
+    ctx: click.Context,
+    in_dir: Path,
+    output: Path,
+    cluster: str,
+    config_file: Path | None,
+    overwrite: bool,
+    report: Path | None,
+    quiet: bool,
+    verbose: bool,
+    **options: Any,
+) -> None:
+    """Colorize every file in DIR into OUT_DIR on a Ray cluster, one task per file.
+
+    The same files, output names and per-file failures as 'filmcolor restore DIR -o OUT'
+    (which runs them here, one after another). A film longer than segment-seconds (300 by
+    default; settable in --config) is restored in segments by the worker that takes it, with
+    resume. DIR, OUT_DIR and --weights must be on storage that every node of the cluster
+    sees under the same path. Settings as in 'filmcolor restore'.
+    """
+    from .cluster import restore_batch
+
+    _setup_logging(verbose)
+    with _errors_to_exit_codes(verbose):
+        config, sources = _effective_config(ctx, options, config_file, overwrite)
+        _run_and_report(
+            lambda progress: restore_batch(in_dir, output, config, cluster, progress),
+            sources,
+            report,
+            overwrite,
+            quiet,
+        )
 
 
 @main.command(epilog=EXIT_CODES_HELP)
@@ -635,6 +805,58 @@ def preview(
         write_sheet(out, sheet, overwrite)
         if not quiet:
             click.echo(f"filmcolor: wrote {out}", err=True)
+
+
+@main.command(epilog=EXIT_CODES_HELP)
+@click.argument("input_path", metavar="INPUT", type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    required=True,
+    metavar="DIR",
+    help="Folder for the pictures and keyframes.json (created if missing).",
+)
+@click.option(
+    "--pick",
+    type=click.Choice(["first", "sharpest"]),
+    default="first",
+    show_default=True,
+    help="Which frame of each shot: its first, or its sharpest (largest Laplacian variance).",
+)
+@click.option("--overwrite", is_flag=True, help="Replace an earlier export in DIR.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress; do not say where files went.")
+@click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
+def keyframes(
+    input_path: Path, out_dir: Path, pick: str, overwrite: bool, quiet: bool, verbose: bool
+) -> None:
+    """Export one gray frame per shot of INPUT as PNGs named by timecode, to colour by hand.
+
+    Shots are found as 'filmcolor restore' finds them. Each picture is named by its frame's
+    time (HH-MM-SS.mmm.png); colour some of them in any image editor, keeping the names, and
+    pass the folder back: 'filmcolor restore INPUT -o OUT --references DIR' (pictures
+    left gray are passed over). The decoded picture is exported as stored: no display
+    rotation.
+    """
+    from .guide.keyframes import export_keyframes
+
+    _setup_logging(verbose)
+    with _errors_to_exit_codes(verbose):
+        with _progress_display(quiet) as progress:
+            written = export_keyframes(
+                input_path,
+                out_dir,
+                pick=pick,
+                overwrite=overwrite,
+                progress=progress,  # type: ignore[arg-type]
+            )
+        if not quiet:
+            click.echo(
+                f"filmcolor: wrote {len(written)} keyframe(s), one per shot, and "
+                f"keyframes.json to {out_dir}",
+                err=True,
+            )
 
 
 @main.command(epilog=EXIT_CODES_HELP)

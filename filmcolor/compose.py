@@ -11,14 +11,17 @@ import torch
 
 from .color import lab_to_rgb, luma_to_L, quantize_chroma, rgb_to_chroma
 from .media.encode import OutputFormat
+from .model.colorizer import HostStaging
 
 
-def luma_tensor(luma: np.ndarray | list[np.ndarray], device: torch.device) -> torch.Tensor:
-    """``(H, W)`` or a list of them, uint8/uint16 → ``(N, H, W)`` integer tensor on ``device``."""
+def luma_tensor(
+    luma: np.ndarray | list[np.ndarray], device: torch.device | HostStaging
+) -> torch.Tensor:
+    """``(H, W)`` or a list of them, uint8/uint16 → ``(N, H, W)`` integer tensor on the device
+    (through ``HostStaging``'s pinned buffers when one is given)."""
     arr = np.stack(luma) if isinstance(luma, list) else luma[None]
-    if arr.dtype == np.uint16:
-        arr = arr.astype(np.int32)  # torch has no full uint16 arithmetic on every device
-    return torch.from_numpy(arr).to(device, non_blocking=True)
+    staging = device if isinstance(device, HostStaging) else HostStaging(device)
+    return staging.to_device(arr)
 
 
 def luma_L(luma: torch.Tensor, bit_depth: int, full_range: bool) -> torch.Tensor:

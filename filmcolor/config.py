@@ -78,6 +78,11 @@ class ColorizeConfig:
     guide_radius: int = 2
     #: Regularisation of the guided filter, in (L/100)^2 units: smaller follows edges harder.
     guide_eps: float = 1e-3
+    #: Arithmetic of the network: ``auto`` = bf16 autocast on CUDA (fp16 where the GPU has
+    #: no bf16), fp32 on the CPU; or ``fp32``, ``bf16``, ``fp16`` (fp16 only on CUDA).
+    precision: str = "auto"
+    #: Compile the network with ``torch.compile`` (CUDA; a one-off warm-up of ~a minute).
+    compile: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +211,50 @@ LOOKS: dict[str, PostConfig] = {
 
 
 @dataclass(frozen=True, slots=True)
+class GuideConfig:
+    """User guidance: coloured reference frames and colour hints (``--reference``, ``--hints``)."""
+
+    #: Reference images (``--reference``, repeatable): a coloured frame of the film, or a
+    #: colour picture of the same scene. A name with a timecode (``00-01-23.450.png``) anchors
+    #: the picture to that time; otherwise its frame is found by matching the luma.
+    references: tuple[str, ...] = ()
+    #: A folder of references named by timecode, or a ``.json`` / ``.csv`` list of
+    #: time → image (``--references``).
+    references_dir: str | None = None
+    #: A JSON file of colour hints: points or boxes with a colour for a time range.
+    hints: str | None = None
+    #: How much a propagated reference's confidence decays per frame (1 = never).
+    decay: float = 0.995
+    #: Luma agreement scale (L units) of the reference's carried colour, like luma_sigma.
+    luma_sigma: float = 10.0
+    #: Weight of a style reference (a different picture) against the model's colour.
+    style_strength: float = 0.8
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.references or self.references_dir or self.hints)
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentConfig:
+    """Segmented, resumable restores (and their scale-out over a Ray cluster)."""
+
+    #: Inputs longer than this many seconds are restored in segments of about this length,
+    #: with a manifest and finished segments kept in a work folder so that a re-run after a
+    #: crash redoes only the unfinished ones. 0 = never segment.
+    segment_seconds: float = 300.0
+    #: Frames decoded before each segment's start to warm the temporal stage (not written).
+    overlap_frames: int = 24
+    #: Work folder; default: ``.<output name>.filmcolor-work`` beside the output.
+    work_dir: str | None = None
+    #: Pick up a previous run's finished segments (``--no-resume`` starts over).
+    resume: bool = True
+    #: ``None``: this machine. ``ray://HOST:PORT``, ``auto`` (a running cluster) or ``local``
+    #: (start one here): run the segments as Ray tasks.
+    cluster: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class RestoreConfig:
     """Everything ``restore`` needs besides the input and output paths."""
 
@@ -214,6 +263,8 @@ class RestoreConfig:
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     post: PostConfig = field(default_factory=PostConfig)
     encode: EncodeConfig = field(default_factory=EncodeConfig)
+    guide: GuideConfig = field(default_factory=GuideConfig)
+    segments: SegmentConfig = field(default_factory=SegmentConfig)
     overwrite: bool = False
     #: Turn undecodable frames (normally a warning) into a media error.
     strict: bool = False

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
@@ -35,7 +35,7 @@ from .atomic import atomic_output, check_output_path
 from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_picture
 from .config import PostConfig, RestoreConfig
 from .errors import FilmcolorError, InputError, MediaError, UsageError
-from .media.decode import DecodeStats, LumaFrame, iter_media
+from .media.decode import DecodeStats, DecodeWindow, LumaFrame, iter_media
 from .media.encode import (
     OutputFormat,
     build_frame,
@@ -45,12 +45,18 @@ from .media.encode import (
 from .media.images import output_bits, read_picture, write_picture
 from .media.kinds import KEEP_VIDEO_EXTENSIONS, folder_output_name, is_image_path
 from .media.probe import MediaInfo, check_input_file, open_input, probe
-from .media.remux import add_copied_streams, copy_container_tags
+from .media.remux import CopiedStream, add_copied_streams, copy_container_tags
 from .model.colorizer import Colorizer, resize_L
 from .post.adjust import Deflicker, adjust_chroma, adjust_luma, colour_is_identity, tone_is_identity
 from .post.filters import FrameFilter, filter_chain, retiming
 from .temporal.cuts import CutDetector
 from .temporal.smooth import ChromaSmoother, FramePlan
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from .guide.engine import Guide
+    from .post.filters import Retiming
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +101,19 @@ class RestoreReport:
     #: output's frames then have regular pts in ``time_base_out`` (frame k at k / rate_out
     #: after the first), and ``cuts`` are in that time base.
     retiming: dict[str, Any] | None = None
+    #: A segmented run (``filmcolor.segments``): segment count, the segments reused from an
+    #: interrupted run and those run now, the work folder.
+    segments: dict[str, Any] | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     fps: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     media: dict[str, Any] | None = None
+    #: References and hints (``--reference``, ``--hints``) when given: each one's path or
+    #: shape, kind (frame or style reference), frame and time it was anchored at, its luma
+    #: correlation with that frame, frames carried backwards; ``frames_guided`` (frames the
+    #: guide changed) and ``prepass_seconds``. None without references or hints.
+    guide: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -157,7 +171,43 @@ def restore(
             f"{dst_p}: write video as .mp4, .m4v, .mov or .mkv (other containers change "
             "timestamps or cannot hold every stream)"
         )
+    from .segments import restore_segmented, should_segment
+
+    if should_segment(probe(src_p), config):
+        runner = None
+        if config.segments.cluster is not None:
+            from .cluster import ray_runner
+
+            runner = ray_runner(config.segments.cluster)
+        return restore_segmented(src_p, dst_p, config, progress, colorizer=colorizer, runner=runner)
     return restore_video(src_p, dst_p, config, progress, colorizer=colorizer)
+
+
+def folder_plan(src: Path, dst: Path) -> list[tuple[Path, Path]]:
+    """The (input, output) pairs of a folder run: every visible file directly inside
+    ``src`` but sidecars, in name order, each with its output name in ``dst``
+    (``folder_output_name``; a second file that would take the same name gets ``-2``…)."""
+    if dst.exists() and not dst.is_dir():
+        raise UsageError(f"{dst}: the input is a folder, so the output must be a folder too")
+    files = sorted(
+        p
+        for p in src.iterdir()
+        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SIDECAR_EXTENSIONS
+    )
+    if not files:
+        raise InputError(f"{src}: folder has no files to restore")
+    plan: list[tuple[Path, Path]] = []
+    taken: set[str] = set()
+    for path in files:
+        name = folder_output_name(path)
+        if name in taken:  # a.avi and a.mkv would both be a.mkv: the second is "a-2.mkv"
+            stem, ext = Path(name).stem, Path(name).suffix
+            name = next(
+                f"{stem}-{k}{ext}" for k in range(2, 10_000) if f"{stem}-{k}{ext}" not in taken
+            )
+        taken.add(name)
+        plan.append((path, dst / name))
+    return plan
 
 
 def restore_folder(
@@ -173,28 +223,11 @@ def restore_folder(
     A file that fails is recorded in the report and skipped; the rest are still done. Files
     are taken in name order; subfolders and hidden files are not entered.
     """
-    if dst.exists() and not dst.is_dir():
-        raise UsageError(f"{dst}: the input is a folder, so the output must be a folder too")
-    files = sorted(
-        p
-        for p in src.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SIDECAR_EXTENSIONS
-    )
-    if not files:
-        raise InputError(f"{src}: folder has no files to restore")
+    plan = folder_plan(src, dst)
     dst.mkdir(parents=True, exist_ok=True)
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
     report = FolderReport(input=str(src), output=str(dst))
-    taken: set[str] = set()
-    for path in files:
-        name = folder_output_name(path)
-        if name in taken:  # a.avi and a.mkv would both be a.mkv: the second is "a-2.mkv"
-            stem, ext = Path(name).stem, Path(name).suffix
-            name = next(
-                f"{stem}-{k}{ext}" for k in range(2, 10_000) if f"{stem}-{k}{ext}" not in taken
-            )
-        taken.add(name)
-        out = dst / name
+    for path, out in plan:
         try:
             result = restore(path, out, config, progress, colorizer=colorizer)
         except FilmcolorError as exc:
@@ -224,7 +257,18 @@ def restore_image(
     y = adjust_luma(picture.luma, picture.bit_depth, True, config.post)
     L = luma_L(luma_tensor(y, colorizer.device), picture.bit_depth, full_range=True)
     L_low = colorizer.shrink(L)
-    ab_low = adjust_chroma(colorizer.predict_low(L_low), config.post, L_low)
+    ab_low = colorizer.predict_low(L_low)
+    if config.guide.enabled:  # a reference or a hint on a still: applied directly
+        from .guide.engine import guide_picture
+
+        guided, report.guide = guide_picture(
+            L_low[0, 0].float().cpu().numpy(),
+            ab_low[0].float().cpu().numpy(),
+            config.guide,
+            colorizer,
+        )
+        ab_low = torch.from_numpy(guided)[None].to(L_low.device)
+    ab_low = adjust_chroma(ab_low, config.post, L_low)
     rgb = rgb_picture(L, colorizer.upsample(L_low, ab_low, L), bits)[0]
     t2 = time.perf_counter()
     with atomic_output(dst, config.overwrite) as tmp:
@@ -300,8 +344,17 @@ def restore_video(
     progress: ProgressCallback | None = None,
     *,
     colorizer: Colorizer | None = None,
+    window: DecodeWindow | None = None,
+    output_from_pts: int | None = None,
+    first_index: int = 0,
 ) -> RestoreReport:
-    """Colorize one video: same frames, same pts, every other stream copied."""
+    """Colorize one video: same frames, same pts, every other stream copied.
+
+    A part of the film (a segment, see ``filmcolor.segments``): ``window`` is what to
+    decode, frames before ``output_from_pts`` only warm the temporal stage and are not
+    written, ``first_index`` is the frame number of the window's first frame; the output
+    then holds the colorized video alone.
+    """
     t_start = time.perf_counter()
     check_output_path(dst, config.overwrite)
     src_info = probe(src)
@@ -335,27 +388,14 @@ def restore_video(
     frames_out = 0
 
     with atomic_output(dst, config.overwrite) as tmp, open_input(src) as inp:
-        options = {}
-        if dst.suffix.lower() in (".mp4", ".m4v", ".mov"):
-            # The edit list is written in the movie timescale: at its default (1000) a
-            # non-zero first pts moves by up to a millisecond. The video's own keeps it exact.
-            options["movie_timescale"] = str(info.time_base.denominator)
-        elif dst.suffix.lower() in (".mkv", ".mka", ".webm"):
-            # By default the Matroska muxer shifts the whole file when a packet is timed
-            # before zero (AAC priming from an MP4 source): Matroska can store those
-            # timestamps, so keep them and every pts as it was.
-            options["avoid_negative_ts"] = "disabled"
-        try:
-            out = av.open(str(tmp.absolute()), "w", container_options=options)
-        except ValueError as exc:
-            raise UsageError(
-                f"{dst}: cannot tell the container from '{dst.suffix}'; use .mp4, .mkv or .mov"
-            ) from exc
+        out = open_output(tmp, dst, info)
         closed = False
         try:
             video = configure_video_stream(out, info, fmt, config.encode, info.display_matrix)
-            plans = add_copied_streams(out, inp, info.video_index, report.warnings, video)
-            copy_container_tags(out, inp)
+            plans: dict[int, CopiedStream] = {}
+            if window is None:
+                plans = add_copied_streams(out, inp, info.video_index, report.warnings, video)
+                copy_container_tags(out, inp)
 
             def decode_worker() -> None:
                 error: BaseException | None = None
@@ -367,7 +407,12 @@ def restore_video(
                             chain, src_info.time_base, src_info.avg_rate, retime
                         )
                     items = iter_media(
-                        inp, src_info, stats, copy_streams=plans.keys(), frame_filter=frame_filter
+                        inp,
+                        src_info,
+                        stats,
+                        copy_streams=plans.keys(),
+                        frame_filter=frame_filter,
+                        window=window,
                     )
                     tone = (
                         LumaTone(config.post, info) if not tone_is_identity(config.post) else None
@@ -398,6 +443,8 @@ def restore_video(
                             out.mux(plan.packets_for(item))
                         else:
                             pts, luma, chroma = item
+                            if output_from_pts is not None and pts < output_from_pts:
+                                continue  # a segment's warm-up frame
                             frame = build_frame(
                                 luma, chroma, fmt, pts, info.time_base, info.bit_depth
                             )
@@ -424,7 +471,19 @@ def restore_video(
             temporal = TemporalSummary()
             try:
                 temporal = _colorize_stream(
-                    decoded, composed, stop, colorizer, info, fmt, config, seconds, progress
+                    decoded,
+                    composed,
+                    stop,
+                    colorizer,
+                    info,
+                    fmt,
+                    config,
+                    seconds,
+                    progress,
+                    first_index=first_index,
+                    guide=_open_guide(
+                        src, src_info, info, config, colorizer, retime, window, first_index, report
+                    ),
                 )
                 finished = not stop.is_set()
             finally:
@@ -454,7 +513,9 @@ def restore_video(
         if report.retiming is not None:
             report.retiming |= {"frames_in": stats.frames, "frames_out": frames_out}
         report.cuts = [
-            {"pts": pts, "seconds": round(float(pts * info.time_base), 6)} for pts in temporal.cuts
+            {"pts": pts, "seconds": round(float(pts * info.time_base), 6)}
+            for pts in temporal.cuts
+            if output_from_pts is None or pts >= output_from_pts
         ]
         if stats.frames == 0:
             raise MediaError(f"{src}: no video frame could be decoded; the file is damaged")
@@ -469,6 +530,27 @@ def restore_video(
     report.seconds = seconds
     report.fps = frames_out / max(total, 1e-9)
     return report
+
+
+def open_output(tmp: Path, dst: Path, info: MediaInfo) -> av.container.OutputContainer:
+    """Open the output container at ``tmp`` (named like ``dst``) with the options that keep
+    every pts exact."""
+    options = {}
+    if dst.suffix.lower() in (".mp4", ".m4v", ".mov"):
+        # The edit list is written in the movie timescale: at its default (1000) a
+        # non-zero first pts moves by up to a millisecond. The video's own keeps it exact.
+        options["movie_timescale"] = str(info.time_base.denominator)
+    elif dst.suffix.lower() in (".mkv", ".mka", ".webm"):
+        # By default the Matroska muxer shifts the whole file when a packet is timed
+        # before zero (AAC priming from an MP4 source): Matroska can store those
+        # timestamps, so keep them and every pts as it was.
+        options["avoid_negative_ts"] = "disabled"
+    try:
+        return av.open(str(tmp.absolute()), "w", container_options=options)
+    except ValueError as exc:
+        raise UsageError(
+            f"{dst}: cannot tell the container from '{dst.suffix}'; use .mp4, .mkv or .mov"
+        ) from exc
 
 
 def _media_error(exc: BaseException, stage: str) -> BaseException:
@@ -493,6 +575,56 @@ def _join_all(threads: tuple[threading.Thread, ...], stop: threading.Event) -> N
         raise interrupted
 
 
+def _open_guide(
+    src: Path,
+    src_info: MediaInfo,
+    info: MediaInfo,
+    config: RestoreConfig,
+    colorizer: Colorizer,
+    retime: Retiming | None,
+    window: DecodeWindow | None,
+    first_index: int,
+    report: RestoreReport,
+) -> Guide | None:
+    """The guide stage for this video (None without references or hints): loads them and
+    runs its pre-pass over the same frames the stream will see (same window, filters and
+    tone), at render size. ``report.guide`` is its live summary."""
+    if not config.guide.enabled:
+        return None
+    from .guide.engine import Guide
+
+    def frames() -> Iterator[tuple[int, np.ndarray]]:
+        chain = filter_chain(config.post)
+        frame_filter = None
+        if chain:
+            frame_filter = FrameFilter(chain, src_info.time_base, src_info.avg_rate, retime)
+        tone = LumaTone(config.post, info) if not tone_is_identity(config.post) else None
+        with open_input(src) as container:
+            items = iter_media(
+                container, src_info, DecodeStats(), frame_filter=frame_filter, window=window
+            )
+            for item in items:
+                if not isinstance(item, LumaFrame):
+                    continue
+                if tone is not None:
+                    item = tone(item)
+                luma = luma_tensor([item.luma], colorizer.staging)
+                L_low = colorizer.shrink(luma_L(luma, info.bit_depth, info.full_range))
+                yield item.pts, L_low[0, 0].float().cpu().numpy()
+
+    guide = Guide.prepare(
+        frames,
+        info.time_base,
+        config.guide,
+        colorizer,
+        temporal=config.temporal,
+        rate=info.avg_rate,
+        first_index=first_index,
+    )
+    report.guide = guide.summary
+    return guide
+
+
 def _colorize_stream(
     decoded: queue.Queue[Any],
     composed: queue.Queue[Any],
@@ -503,10 +635,14 @@ def _colorize_stream(
     config: RestoreConfig,
     seconds: dict[str, float],
     progress: ProgressCallback | None,
+    *,
+    first_index: int = 0,
+    guide: Guide | None = None,
 ) -> TemporalSummary:
-    """Main-thread stage: batch frames, predict chroma, smooth it over time, compose, pass
-    on in file order. Returns what the temporal stage saw (cuts, frames through the model)."""
-    smoother = ChromaSmoother(config.temporal) if config.temporal.enabled else None
+    """Main-thread stage: batch frames, predict chroma, smooth it over time, apply the
+    user's references and hints (``guide``), compose, pass on in file order. Returns what the
+    temporal stage saw (cuts, frames through the model)."""
+    smoother = ChromaSmoother(config.temporal, first_index) if config.temporal.enabled else None
     temporal = TemporalSummary()
     pending: list[Any] = []
     n_frames = 0
@@ -523,9 +659,10 @@ def _colorize_stream(
         chroma: np.ndarray | None = None
         if frames:
             t = time.perf_counter()
-            luma = luma_tensor([f.luma for f in frames], colorizer.device)
+            luma = luma_tensor([f.luma for f in frames], colorizer.staging)
             L = luma_L(luma, info.bit_depth, info.full_range)
             L_low = colorizer.shrink(L)
+            plans: list[FramePlan] | None = None
             if smoother is None:
                 ab_low = colorizer.predict_low(L_low)
                 temporal.frames_model += len(frames)
@@ -533,6 +670,13 @@ def _colorize_stream(
                 ab_low, plans = _smooth(smoother, colorizer, L_low)
                 temporal.cuts.extend(f.pts for f, p in zip(frames, plans, strict=True) if p.cut)
                 temporal.frames_model += sum(p.run_model for p in plans)
+            if guide is not None:
+                t_guide = time.perf_counter()
+                L_np = L_low[:, 0].float().cpu().numpy()
+                ab_np = ab_low.float().cpu().numpy()
+                guided = guide.apply_batch([f.pts for f in frames], L_np, ab_np, plans)
+                ab_low = torch.from_numpy(guided).to(L_low.device)
+                seconds["guide"] = seconds.get("guide", 0.0) + time.perf_counter() - t_guide
             if not colour_is_identity(config.post):
                 ab_low = adjust_chroma(ab_low, config.post, L_low)
             L_c = resize_L(L, chroma_size(info.height, info.width, fmt))

@@ -25,7 +25,8 @@ fields). Hue bands are strings as on the command line, or tables::
 Precedence, lowest to highest: the ``PostConfig``/``RestoreConfig`` defaults, the ``look``
 preset, the file, the options given on the command line. A look only sets starting values:
 a value set in the file or on the command line wins over it, whichever of them named the
-look. A relative ``weights`` path in a file is taken relative to the file's folder.
+look. A relative ``weights``, ``reference`` (a path or a list of them), ``references`` or
+``hints`` path in a file is taken relative to the file's folder.
 """
 
 from __future__ import annotations
@@ -42,9 +43,11 @@ from .config import (
     LOOKS,
     ColorizeConfig,
     EncodeConfig,
+    GuideConfig,
     HueRange,
     PostConfig,
     RestoreConfig,
+    SegmentConfig,
     TemporalConfig,
 )
 from .errors import UsageError
@@ -64,13 +67,25 @@ _TARGETS: dict[str, tuple[str, str]] = {
     "device": ("colorize", "device"),
     "batch_size": ("colorize", "batch_size"),
     "render_size": ("colorize", "render_size"),
+    "precision": ("colorize", "precision"),
+    "compile": ("colorize", "compile"),
     "temporal": ("temporal", "enabled"),
     "keyframe_interval": ("temporal", "keyframe_interval"),
     "codec": ("encode", "codec"),
     "crf": ("encode", "crf"),
     "preset": ("encode", "preset"),
     "pix_fmt": ("encode", "pix_fmt"),
+    "segment_seconds": ("segments", "segment_seconds"),
+    "work_dir": ("segments", "work_dir"),
+    "resume": ("segments", "resume"),
+    "cluster": ("segments", "cluster"),
+    "reference": ("guide", "references"),
+    "references": ("guide", "references_dir"),
+    "hints": ("guide", "hints"),
 }
+
+#: Settings that are paths: a relative one in a settings file is taken relative to the file.
+_PATH_KEYS = frozenset({"weights", "references", "hints"})
 
 #: Every setting ``build_restore_config`` understands.
 SETTING_KEYS: frozenset[str] = frozenset({*_TARGETS, *POST_KEYS, "look"})
@@ -174,8 +189,8 @@ def read_settings_file(
         command_line_only: keys refused with a message that says to give them as options.
     Returns:
         Values as TOML gives them (types and ranges are the caller's to check), except
-        ``hue_range``: a tuple of ``HueRange``; and ``weights``: made absolute against the
-        file's folder.
+        ``hue_range``: a tuple of ``HueRange``; ``weights``, ``references``, ``hints``:
+        made absolute against the file's folder; ``reference``: a tuple of such paths.
     Raises:
         UsageError: missing or unreadable file, invalid TOML (with line and column), an
             unknown key (named, with the file), a key set twice, or a bad hue band.
@@ -209,8 +224,13 @@ def read_settings_file(
             )
         if name == "hue_range":
             value = _hue_ranges_from_toml(value, f"{p}: {where}")
-        elif name == "weights" and isinstance(value, str):
+        elif name in _PATH_KEYS and isinstance(value, str):
             value = str((p.parent / Path(value).expanduser()).absolute())
+        elif name == "reference":
+            items = [value] if isinstance(value, str) else value
+            if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+                raise UsageError(f"{p}: '{where}' must be a path or a list of paths in quotes")
+            value = tuple(str((p.parent / Path(v).expanduser()).absolute()) for v in items)
         values[name] = value
         origin[name] = where
 
@@ -240,7 +260,14 @@ def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
     if "hue_ranges" in post_values:
         post_values["hue_ranges"] = tuple(post_values["hue_ranges"])
     post = dataclasses.replace(LOOKS[look] if look else PostConfig(), **post_values)
-    sections: dict[str, dict[str, Any]] = {"": {}, "colorize": {}, "temporal": {}, "encode": {}}
+    sections: dict[str, dict[str, Any]] = {
+        "": {},
+        "colorize": {},
+        "temporal": {},
+        "encode": {},
+        "guide": {},
+        "segments": {},
+    }
     for key, value in values.items():
         if key in _TARGETS:
             section, name = _TARGETS[key]
@@ -249,6 +276,8 @@ def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
         colorize=ColorizeConfig(**sections["colorize"]),
         temporal=TemporalConfig(**sections["temporal"]),
         encode=EncodeConfig(**sections["encode"]),
+        guide=GuideConfig(**sections["guide"]),
+        segments=SegmentConfig(**sections["segments"]),
         post=post,
         **sections[""],
     )

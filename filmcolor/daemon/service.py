@@ -59,6 +59,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from ..atomic import pid_alive
 from ..config import RestoreConfig
 from ..errors import InputError, UsageError
 from .jobs import Job, JobStore
@@ -109,21 +110,6 @@ class _WorkerHandle:
     staged: Path | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False
-
-
-def _pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists and is not a zombie (a zombie has exited)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return True
-    return not stat.rsplit(")", 1)[-1].strip().startswith("Z")
 
 
 def _is_our_worker(pid: int, state: Path) -> bool:
@@ -248,15 +234,15 @@ class WatchService:
         assert self.store is not None
         for job in self.store.all("running"):
             pid = job.worker_pid
-            if pid and _pid_alive(pid) and _is_our_worker(pid, self.state):
+            if pid and pid_alive(pid) and _is_our_worker(pid, self.state):
                 event("orphan_worker", logging.WARNING, id=job.id, worker_pid=pid)
                 deadline = time.monotonic() + min(self.options.grace, 10.0)
-                while _pid_alive(pid) and time.monotonic() < deadline:
+                while pid_alive(pid) and time.monotonic() < deadline:
                     time.sleep(0.1)
-                if _pid_alive(pid):
+                if pid_alive(pid):
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
-                    while _pid_alive(pid) and time.monotonic() < deadline + 5:
+                    while pid_alive(pid) and time.monotonic() < deadline + 5:
                         time.sleep(0.05)
             if job.stage == "commit":
                 self._commit(job)

@@ -35,6 +35,18 @@ class LumaFrame:
     luma: np.ndarray
 
 
+@dataclass(frozen=True, slots=True)
+class DecodeWindow:
+    """A part of the video to decode, by pts in the stream's time base."""
+
+    #: Seek here first (a keyframe's pts at or before ``from_pts``); None: from the start.
+    seek_pts: int | None
+    #: First frame to yield.
+    from_pts: int
+    #: Stop before this frame; None: to the end.
+    until_pts: int | None
+
+
 @dataclass(slots=True)
 class DecodeStats:
     """What happened while decoding; filled in as the stream is read."""
@@ -92,12 +104,15 @@ def iter_media(
     *,
     copy_streams: Collection[int] = (),
     frame_filter: FrameFilter | None = None,
+    window: DecodeWindow | None = None,
 ) -> Iterator[LumaFrame | av.Packet]:
     """Demux ``container`` once, yielding the video's ``LumaFrame``s and the packets of the
     streams listed in ``copy_streams``, in file order.
 
     ``frame_filter`` (deinterlace, grain reduction; one frame out per frame in, same pts)
-    runs on the decoded frames before their luma is read.
+    runs on the decoded frames before their luma is read. ``window`` decodes a part only
+    (a segment): it seeks, then yields the frames from ``window.from_pts`` up to, not
+    including, ``window.until_pts``.
 
     Corrupt packets are skipped with a warning and counted in ``stats``; a file that ends
     early stops the stream with a warning. Nothing is dropped silently.
@@ -107,9 +122,10 @@ def iter_media(
     streams = [video, *(s for s in container.streams if s.index in copy_streams)]
     read_luma = LumaReader(info.bit_depth)
     last_pts: int | None = None
+    ended = False  # the window's end was reached
 
     def frames_of(packet: av.Packet | None) -> Iterator[LumaFrame]:
-        nonlocal last_pts
+        nonlocal last_pts, ended
         try:
             frames = video.codec_context.decode(packet)
         except av.error.InvalidDataError as exc:
@@ -122,6 +138,12 @@ def iter_media(
             if pts is None:
                 # Raw or broken streams: continue the timeline rather than invent a rate.
                 pts = 0 if last_pts is None else last_pts + max(int(frame.duration or 1), 1)
+            if window is not None:
+                if window.until_pts is not None and pts >= window.until_pts:
+                    ended = True
+                    return
+                if pts < window.from_pts:
+                    continue  # decoded only to reach the window (from the keyframe before it)
             if (frame.width, frame.height) != (info.width, info.height):
                 raise MediaError(
                     f"{info.path}: the picture size changes from {info.width}x{info.height} "
@@ -145,18 +167,24 @@ def iter_media(
             for out in frame_filter.push(frame):
                 yield LumaFrame(pts=out.pts, luma=read_luma(out))
 
+    if window is not None and window.seek_pts is not None:
+        container.seek(window.seek_pts, stream=video, backward=True, any_frame=False)
     try:
         for packet in container.demux(streams):
             if packet.stream.index == info.video_index:
                 if packet.size == 0:
                     continue  # end-of-stream marker; the decoder is flushed below
                 yield from frames_of(packet)
+                if ended:
+                    return
             elif packet.size > 0:
                 yield packet
     except av.error.FFmpegError as exc:
         stats.truncated = True
         stats.warnings.append(f"input ends early (truncated or damaged): {exc}")
     yield from frames_of(None)
+    if window is not None and window.until_pts is not None:
+        return  # a middle part: the length check below is for the file's real end
     if frame_filter is not None:
         for out in frame_filter.push(None):
             yield LumaFrame(pts=out.pts, luma=read_luma(out))

@@ -8,11 +8,13 @@ bleeding across them as plain bilinear upsampling does.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -41,6 +43,57 @@ def resolve_device(name: str) -> torch.device:
                 f"{torch.cuda.device_count()} CUDA device(s)"
             )
     return device
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for ``name`` on ``device`` (None: plain fp32).
+
+    ``auto`` is bf16 on CUDA (fp16 on GPUs without bf16) and fp32 on the CPU, where reduced
+    precision measured no faster here (EfficientNet-Lite U-Net, 2 EPYC cores).
+    """
+    if name not in PRECISIONS:
+        raise UsageError(f"unknown precision {name!r}; use {', '.join(PRECISIONS)}")
+    if name == "fp32" or (name == "auto" and device.type != "cuda"):
+        return None
+    if name == "fp16" and device.type != "cuda":
+        raise UsageError("fp16 runs on CUDA only; use --precision bf16 or fp32 on the CPU")
+    if name == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return torch.bfloat16 if name == "bf16" else torch.float16
+
+
+class HostStaging:
+    """Host → device copies through reused pinned buffers (CUDA), so that copies are
+    asynchronous and no page-locked memory is allocated per batch; a plain copy elsewhere."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self._pinned: dict[tuple[tuple[int, ...], torch.dtype], torch.Tensor] = {}
+        self._copied: torch.cuda.Event | None = None
+
+    def to_device(self, array: np.ndarray) -> torch.Tensor:
+        """``array`` (any shape; uint16 is widened to int32) → a tensor on the device."""
+        if array.dtype == np.uint16:
+            array = array.astype(np.int32)  # torch has no full uint16 arithmetic on every device
+        host = torch.from_numpy(np.ascontiguousarray(array))
+        if self.device.type != "cuda":
+            return host.to(self.device)
+        key = (tuple(host.shape), host.dtype)
+        buf = self._pinned.get(key)
+        if buf is None:
+            if len(self._pinned) > 4:  # odd batch sizes at ends: keep a handful, not all
+                self._pinned.clear()
+            buf = self._pinned[key] = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
+        if self._copied is not None:
+            self._copied.synchronize()  # the previous copy out of this buffer has finished
+        buf.copy_(host)
+        out = buf.to(self.device, non_blocking=True)
+        self._copied = torch.cuda.Event()
+        self._copied.record()
+        return out
 
 
 def render_shape(height: int, width: int, render_size: int) -> tuple[int, int]:
@@ -121,8 +174,18 @@ class Colorizer:
             )
         self.weights_path = path
         model, self.model_config, self.metadata = load_weights(path, self.device)
+        self.autocast = resolve_precision(self.config.precision, self.device)
         # BatchNorm folded into the convolutions: the same outputs, about twice as fast.
-        self.model = fuse_for_inference(model).eval()
+        model = fuse_for_inference(model).eval()
+        #: NHWC on CUDA: what cuDNN's tensor-core convolutions want (no gain measured on CPU).
+        self.channels_last = self.device.type == "cuda"
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        self.model = model
+        self._forward = model
+        if self.config.compile:
+            self._forward = torch.compile(model)  # type: ignore[assignment]
+        self.staging = HostStaging(self.device)
 
     @property
     def stride(self) -> int:
@@ -150,8 +213,17 @@ class Colorizer:
         if ph or pw:
             mode = "reflect" if ph < h and pw < w else "replicate"
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        amp = (
+            torch.autocast(self.device.type, dtype=self.autocast)
+            if self.autocast is not None
+            else contextlib.nullcontext()
+        )
         try:
-            return self.model(x)[..., :h, :w].float()
+            with amp:
+                ab = self._forward(x)
+            return ab[..., :h, :w].float().contiguous()
         except torch.cuda.OutOfMemoryError:
             if x.shape[0] == 1:
                 raise

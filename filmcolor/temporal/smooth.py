@@ -61,7 +61,9 @@ class ChromaSmoother:
     #: Frames held back before output: the smoother only looks backwards.
     latency = 0
 
-    def __init__(self, config: TemporalConfig | None = None) -> None:
+    def __init__(self, config: TemporalConfig | None = None, first_index: int = 0) -> None:
+        """``first_index``: the frame number (in the whole film) of the first frame planned,
+        so that keyframes fall on the same frames when a film is restored in segments."""
         self.config = config or TemporalConfig(keyframe_interval=1)
         if self.config.keyframe_interval < 1:
             raise ValueError(
@@ -70,7 +72,7 @@ class ChromaSmoother:
             )
         self._flow = FlowEstimator(self._preset(self.config.flow_preset))
         self._cuts = CutDetector(self.config.cut_threshold, self.config.cut_ratio)
-        self._count = 0
+        self._count = first_index
         self._prev_L: np.ndarray | None = None
         self._prev_u8: np.ndarray | None = None
         self._prev_ab: np.ndarray | None = None
