@@ -228,6 +228,24 @@ def test_reference_colour_stays_on_the_moving_object(
     assert float(np.linalg.norm(bg - bg_want)) < 8.0
 
 
+def test_unanchored_reference_finds_its_frame(
+    tmp_path: Path, const_config: RestoreConfig, square_clip: tuple[Path, Path]
+) -> None:
+    """A reference without a timecode in its name lands on the frame it is a colour version
+    of (found by luma correlation in the pre-pass) and colours the square from there."""
+    src, _ = square_clip
+    ref = tmp_path / "coloured-still.png"  # no timecode: its frame must be found
+    cv2.imwrite(str(ref), cv2.cvtColor(scene(12), cv2.COLOR_RGB2BGR))
+    report = run(src, tmp_path / "found.mp4", const_config, GuideConfig(references=(str(ref),)))
+    assert report.guide is not None
+    (info,) = report.guide["references"]
+    assert info["kind"] == "frame" and info["frame"] == 12, info
+    labs = output_labs(tmp_path / "found.mp4")
+    want = square_ab(on_film_luma(scene(12), lab_of(scene(12))[1:]), 12)
+    got = square_ab(labs[12], 12)
+    assert float(np.linalg.norm(got - want)) < 6.0, (got, want)
+
+
 def test_guide_off_changes_nothing(
     tmp_path: Path, const_config: RestoreConfig, square_clip: tuple[Path, Path]
 ) -> None:
