@@ -26,7 +26,8 @@ def check_output_path(path: Path, overwrite: bool) -> None:
         raise UsageError(f"{path.parent}: output folder does not exist; create it first")
 
 
-def _new_temp(path: Path) -> Path:
+def new_temp(path: Path) -> Path:
+    """Create an empty temporary file beside ``path`` (same extension) and return it."""
     for _ in range(100):
         tmp = path.with_name(f".{path.stem}.{secrets.token_hex(4)}.part{path.suffix}")
         try:
@@ -43,7 +44,7 @@ def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     the block succeeds. On any error or interrupt the temporary file is removed and ``path``
     is untouched."""
     check_output_path(path, overwrite)
-    tmp = _new_temp(path)
+    tmp = new_temp(path)
     try:
         yield tmp
         if path.exists() and not overwrite:

