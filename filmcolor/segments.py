@@ -66,6 +66,8 @@ from .post.filters import retiming
 log = logging.getLogger(__name__)
 
 MANIFEST = "manifest.json"
+#: A pts before any frame's: a window from here decodes the whole film.
+_FIRST = -(1 << 62)
 _MANIFEST_VERSION = 1
 
 
@@ -157,9 +159,8 @@ def plan_segments(src: Path, info: MediaInfo, config: RestoreConfig) -> list[Seg
     when it cannot or need not be cut)."""
     index = index_packets(src, info)
     cfg = config.segments
-    if index is None:
-        count = info.frame_count or 0
-        return [Segment(0, 0, None, count)]
+    if index is None:  # the whole film as one part, its frames not known in advance
+        return [Segment(0, _FIRST, None, 0, warm_pts=_FIRST)]
     pts = index.pts
     position = {p: i for i, p in enumerate(pts)}
     keys = [k for k in index.keyframes if k in position]
@@ -238,26 +239,17 @@ def restore_segment(
 ) -> SegmentResult:
     """Restore one segment into the video-only file ``out`` (written atomically; an
     existing file is replaced, so a retried segment simply runs again)."""
-    run = dataclasses.replace(config, overwrite=True)
-    report = restore_video(
-        Path(src),
-        Path(out),
-        run,
+    done: list[SegmentResult] = []
+    report = restore_consecutive(
+        src,
+        [(segment, Path(out))],
+        config,
+        lambda _, r: done.append(r),
         progress,
         colorizer=colorizer,
-        window=segment.window(),
-        output_from_pts=segment.start_pts,
-        first_index=segment.warm_index,
     )
-    if report.frames_out != segment.frames and segment.frames:
-        raise MediaError(
-            f"{src}: segment {segment.index} gave {report.frames_out} frames where the packets "
-            f"promised {segment.frames}; restore with --segment-seconds 0 (one pass)"
-        )
-    return SegmentResult(
-        index=segment.index,
-        path=str(out),
-        frames=report.frames_out,
+    return dataclasses.replace(
+        done[0],
         seconds=report.seconds.get("total", 0.0),
         frames_model=report.frames_model,
         cuts=tuple(c["pts"] for c in report.cuts),
@@ -286,7 +278,7 @@ def restore_consecutive(
 
     def part_done(number: int, path: Path, frames: int) -> None:
         segment = jobs[number][0]
-        if frames != segment.frames:
+        if segment.frames and frames != segment.frames:  # 0: not known (one-pass plan)
             raise MediaError(
                 f"{src}: segment {segment.index} gave {frames} frames where the packets "
                 f"promised {segment.frames}; restore with --segment-seconds 0 (one pass)"
