@@ -8,6 +8,7 @@ when the caller allows it. Temporary files are created with the process umask (u
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import secrets
 from collections.abc import Iterator
@@ -42,16 +43,42 @@ def new_temp(path: Path) -> Path:
 def atomic_output(path: Path, overwrite: bool) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` (same extension); rename it onto ``path`` when
     the block succeeds. On any error or interrupt the temporary file is removed and ``path``
-    is untouched."""
+    is untouched. The result has the umask's permissions (``0666 & ~umask``) even when the
+    writer replaced the temporary file with its own (safetensors writes through a 0600
+    ``mkstemp`` file and renames it)."""
     check_output_path(path, overwrite)
     tmp = new_temp(path)
     try:
+        mode = os.stat(tmp).st_mode & 0o777  # 0666 & ~umask, as new_temp created it
         yield tmp
-        if path.exists() and not overwrite:
-            raise UsageError(f"{path}: appeared while writing; pass --overwrite to replace it")
-        os.replace(tmp, path)
+        if os.stat(tmp).st_mode & 0o777 != mode:
+            os.chmod(tmp, mode)
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            _rename_no_clobber(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _rename_no_clobber(tmp: Path, path: Path) -> None:
+    """Move ``tmp`` to ``path`` unless something is there by then (another run, the user):
+    a hard link fails atomically on an existing name, where a check before ``os.replace``
+    would leave a gap."""
+    try:
+        os.link(tmp, path, follow_symlinks=False)
+    except FileExistsError:
+        raise UsageError(
+            f"{path}: appeared while writing; pass --overwrite to replace it"
+        ) from None
+    except OSError as exc:  # a filesystem without hard links (FAT, some network shares)
+        if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK, errno.EXDEV):
+            raise
+        if os.path.lexists(path):
+            raise UsageError(
+                f"{path}: appeared while writing; pass --overwrite to replace it"
+            ) from None
+        os.replace(tmp, path)
 
 
 def pid_alive(pid: int) -> bool:

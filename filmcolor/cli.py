@@ -19,28 +19,38 @@ from click.core import ParameterSource
 
 from . import __version__
 from .config import (
+    ENCODER_PRESETS,
     LOOKS,
     ColorizeConfig,
     EncodeConfig,
     HueRange,
+    LimitsConfig,
     LossConfig,
     PostConfig,
     RestoreConfig,
     SegmentConfig,
     TemporalConfig,
     TrainConfig,
+    bounds_of,
 )
-from .errors import EXIT_INTERRUPTED, FilmcolorError, UsageError
-from .settings import SETTING_KEYS, build_restore_config, parse_hue_range, read_settings_file
+from .daemon.service import WatchOptions
+from .errors import EXIT_INTERRUPTED, FilmcolorError, SettingValueError, UsageError
+from .settings import (
+    SETTING_KEYS,
+    build_restore_config,
+    parse_hue_range,
+    read_settings_file,
+    setting_of,
+)
 
 EXIT_CODES_HELP = """\b
 Exit codes:
   0    done
   1    internal error (a bug: please report it)
   2    usage: bad option, OUTPUT exists without --overwrite, container cannot hold a stream
-  3    input: missing, empty, not media, no video stream
+  3    input: missing, empty, not media, no video stream, larger than --max-pixels
   4    media: cannot decode or encode (or damaged input with --strict)
-  5    weights: missing or invalid weights file
+  5    weights: missing or invalid weights file, or NaN/infinite colour from it
   130  interrupted (Ctrl-C); nothing is left at OUTPUT
 """
 
@@ -51,6 +61,7 @@ _ENCODE = EncodeConfig()
 _TEMPORAL = TemporalConfig()
 _SEGMENTS = SegmentConfig()
 _POST = PostConfig()
+_LIMITS = LimitsConfig()
 
 
 def _console() -> Any:
@@ -147,8 +158,27 @@ def _progress_display(quiet: bool) -> Iterator[Callable[[Any], None] | None]:
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="filmcolor")
-def main() -> None:
+@click.pass_context
+def main(ctx: click.Context) -> None:
     """Restore and colorize black-and-white films and photographs."""
+    _stop_cleanly_on_sigterm(ctx.invoked_subcommand)
+
+
+def _stop_cleanly_on_sigterm(command: str | None) -> None:
+    """Until a command installs its own handling (``_errors_to_exit_codes``, the daemon's),
+    SIGTERM ends the process with the documented code and one line instead of the default
+    death by signal (143): loading torch alone takes seconds, and nothing is written yet.
+    A daemon stopped before it started exits 0, as a stopped daemon does."""
+    import signal
+
+    code = 0 if command in ("watch", "serve") else EXIT_INTERRUPTED
+
+    def on_term(signum: int, frame: Any) -> None:
+        if code:
+            _fail("interrupted while starting; nothing was written", code)
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
 
 
 class _HueRangeType(click.ParamType):
@@ -179,6 +209,58 @@ class _TimeType(click.ParamType):
             return parse_time(str(value))
         except ValueError as exc:
             self.fail(str(exc), param, ctx)
+
+
+class _BoundedFloat(click.FloatRange):
+    """A number for a bounded config field (see ``_bounded``): parsed here, range-checked by
+    the config."""
+
+    name = "float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return click.types.FloatParamType.convert(self, value, param, ctx)
+
+
+class _BoundedInt(click.IntRange):
+    """A whole number for a bounded config field (see ``_bounded``)."""
+
+    name = "integer"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return click.types.IntParamType.convert(self, value, param, ctx)
+
+
+def _bounded(config_class: type, name: str) -> click.ParamType:
+    """The click type of an option that sets field ``name`` of ``config_class``.
+
+    The range is declared once, on the field (``config.bounded``): --help shows it, and the
+    config checks it when it is built, so NaN, infinities and out-of-range values, from the
+    command line or a settings file, all end in one line naming the option or the key (exit
+    2; see ``_setting_error``). Here the value is only parsed.
+    """
+    bounds = bounds_of(config_class, name)
+    lo = min([bounds.lo, *bounds.also]) if bounds.lo is not None else None
+    kind = _BoundedInt if bounds.integer else _BoundedFloat
+    return kind(lo, bounds.hi, min_open=bounds.lo_open and lo == bounds.lo, max_open=bounds.hi_open)
+
+
+def _flag(command: click.Command, param_name: str) -> str | None:
+    """The long option (``--saturation``) of ``command``'s parameter ``param_name``."""
+    for param in command.params:
+        if param.name == param_name and isinstance(param, click.Option):
+            return max(param.opts, key=len)
+    return None
+
+
+def _option_error(
+    exc: SettingValueError, command: click.Command, param_name: str | None
+) -> FilmcolorError:
+    """``exc`` re-worded with the option that gave the value: ``--saturation nan: must
+    be a finite number, at least 0`` (``exc`` itself when no option sets that field)."""
+    flag = _flag(command, param_name) if param_name is not None else None
+    if flag is None:
+        return exc
+    return UsageError(f"{flag} {exc.shown}: must be {exc.rule}")
 
 
 def _options(*options: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -228,14 +310,14 @@ _model_options = _options(
     ),
     click.option(
         "--batch-size",
-        type=click.IntRange(1, 1024),
+        type=_bounded(ColorizeConfig, "batch_size"),
         default=_COLORIZE.batch_size,
         show_default=True,
         help="Frames per model call.",
     ),
     click.option(
         "--render-size",
-        type=click.IntRange(64, 4096),
+        type=_bounded(ColorizeConfig, "render_size"),
         default=_COLORIZE.render_size,
         show_default=True,
         help="Short side, in pixels, of the picture the model sees.",
@@ -272,19 +354,19 @@ _run_options = _options(
 _segment_options = _options(
     click.option(
         "--segment-seconds",
-        type=click.FloatRange(0),
+        type=_bounded(SegmentConfig, "segment_seconds"),
         default=_SEGMENTS.segment_seconds,
         show_default=True,
         help="Restore films longer than this in segments of about this length, keeping "
         "finished segments in a work folder so a re-run after a crash redoes only the rest. "
-        "0: never segment.",
+        "0: never segment; else 0.5 to 86400 (a day).",
     ),
     click.option(
         "--work-dir",
         type=click.Path(path_type=Path),
         default=None,
-        help="Work folder of a segmented run (default: .OUTPUT.filmcolor-work beside OUTPUT); "
-        "removed after success.",
+        help="Work folder of a segmented run (default: .OUTPUT.filmcolor-work beside OUTPUT): "
+        "a new or empty folder, or one filmcolor made; its files are deleted after success.",
     ),
     click.option(
         "--resume/--no-resume",
@@ -330,20 +412,49 @@ _guide_options = _options(
         help="Colour hints: points or boxes with a colour over a time range (format in the "
         "README).",
     ),
+    click.option(
+        "--max-hints",
+        type=_bounded(LimitsConfig, "max_hints"),
+        default=_LIMITS.max_hints,
+        show_default=True,
+        metavar="N",
+        help="Limit: refuse a --hints file with more hints than this (exit 2).",
+    ),
+    click.option(
+        "--max-references",
+        type=_bounded(LimitsConfig, "max_references"),
+        default=_LIMITS.max_references,
+        show_default=True,
+        metavar="N",
+        help="Limit: refuse more reference pictures than this, counted before any is read "
+        "(--reference files, list entries, a folder's images; exit 2).",
+    ),
+)
+
+#: The largest picture read (restore, batch, preview, keyframes, watch).
+_max_pixels_option = click.option(
+    "--max-pixels",
+    type=_bounded(LimitsConfig, "max_pixels"),
+    default=_LIMITS.max_pixels,
+    show_default=True,
+    metavar="N",
+    help="Limit: refuse a picture (image, video frame, reference) of more than N pixels, "
+    "width x height, read from its header before decoding (exit 3). The default, 2**26, is "
+    "8192 x 8192.",
 )
 
 #: The post-processing options (restore and preview): colour, then tone.
 _post_options = _options(
     click.option(
         "--saturation",
-        type=click.FloatRange(0),
+        type=_bounded(PostConfig, "saturation"),
         default=_POST.saturation,
         show_default=True,
         help="Colour: chroma factor; 0 is gray, 1 unchanged, above 1 more saturated.",
     ),
     click.option(
         "--vibrance",
-        type=click.FloatRange(-1, 1),
+        type=_bounded(PostConfig, "vibrance"),
         default=_POST.vibrance,
         show_default=True,
         help="Colour: raise weak chroma more than strong (0 off; 1 doubles gray-ish colour; "
@@ -358,21 +469,21 @@ _post_options = _options(
     ),
     click.option(
         "--temperature",
-        type=click.FloatRange(-100, 100),
+        type=_bounded(PostConfig, "temperature"),
         default=_POST.temperature,
         show_default=True,
         help="Colour: + warmer (towards yellow), − cooler, in Lab b units.",
     ),
     click.option(
         "--tint",
-        type=click.FloatRange(-100, 100),
+        type=_bounded(PostConfig, "tint"),
         default=_POST.tint,
         show_default=True,
         help="Colour: + towards magenta, − towards green, in Lab a units.",
     ),
     click.option(
         "--hue-shift",
-        type=click.FloatRange(-360, 360),
+        type=_bounded(PostConfig, "hue_shift"),
         default=_POST.hue_shift,
         show_default=True,
         help="Colour: rotate every hue by this many degrees.",
@@ -387,56 +498,56 @@ _post_options = _options(
     ),
     click.option(
         "--chroma-limit",
-        type=click.FloatRange(0),
+        type=_bounded(PostConfig, "chroma_limit"),
         default=_POST.chroma_limit,
         show_default=True,
         help="Colour: soft upper limit of the chroma |ab| against garish outliers (0 off).",
     ),
     click.option(
         "--contrast",
-        type=click.FloatRange(0),
+        type=_bounded(PostConfig, "contrast"),
         default=_POST.contrast,
         show_default=True,
         help=f"{_TONE} Contrast around mid-gray (1 unchanged).",
     ),
     click.option(
         "--gamma",
-        type=click.FloatRange(0, min_open=True),
+        type=_bounded(PostConfig, "gamma"),
         default=_POST.gamma,
         show_default=True,
         help=f"{_TONE} Gamma (1 unchanged; above 1 brightens the mid-tones).",
     ),
     click.option(
         "--clahe",
-        type=click.FloatRange(0),
+        type=_bounded(PostConfig, "clahe"),
         default=_POST.clahe,
         show_default=True,
         help=f"{_TONE} Local contrast (CLAHE) clip limit; 0 off, 2 moderate.",
     ),
     click.option(
         "--clahe-tiles",
-        type=click.IntRange(1, 64),
+        type=_bounded(PostConfig, "clahe_tiles"),
         default=_POST.clahe_tiles,
         show_default=True,
         help="CLAHE tiles per side.",
     ),
     click.option(
         "--sharpen",
-        type=click.FloatRange(0),
+        type=_bounded(PostConfig, "sharpen"),
         default=_POST.sharpen,
         show_default=True,
         help=f"{_TONE} Unsharp-mask amount (0 off).",
     ),
     click.option(
         "--sharpen-radius",
-        type=click.FloatRange(0, min_open=True),
+        type=_bounded(PostConfig, "sharpen_radius"),
         default=_POST.sharpen_radius,
         show_default=True,
         help="Unsharp-mask radius in pixels.",
     ),
     click.option(
         "--deflicker",
-        type=click.IntRange(0, 1000),
+        type=_bounded(PostConfig, "deflicker"),
         default=_POST.deflicker,
         show_default=True,
         metavar="N",
@@ -444,7 +555,7 @@ _post_options = _options(
     ),
     click.option(
         "--denoise",
-        type=click.FloatRange(0),
+        type=_bounded(PostConfig, "denoise"),
         default=_POST.denoise,
         show_default=True,
         help=f"{_TONE} Grain reduction strength (0 off, 1 moderate): temporal averaging "
@@ -485,7 +596,7 @@ _pipeline_options = _options(
     ),
     click.option(
         "--keyframe-interval",
-        type=click.IntRange(0, 1000),
+        type=_bounded(TemporalConfig, "keyframe_interval"),
         default=_TEMPORAL.keyframe_interval,
         show_default=True,
         help="Run the model on every K-th frame (and each shot's first) and carry the colour "
@@ -501,11 +612,16 @@ _pipeline_options = _options(
     ),
     click.option(
         "--crf",
-        type=click.IntRange(0, 51),
+        type=_bounded(EncodeConfig, "crf"),
         default=None,
         help="Quality for libx264/libx265 (default 18 / 20; 0 is lossless for x264).",
     ),
-    click.option("--preset", default=None, help="x264/x265 preset (default medium)."),
+    click.option(
+        "--preset",
+        default=None,
+        help="libx264/libx265 speed preset (default medium): "
+        f"{', '.join(ENCODER_PRESETS['libx264'])}; the other codecs have none.",
+    ),
     click.option(
         "--pix-fmt",
         default=None,
@@ -515,7 +631,8 @@ _pipeline_options = _options(
     click.option(
         "--strict/--no-strict",
         default=False,
-        help="Fail (exit 4) on undecodable frames instead of keeping every good frame.",
+        help="Fail (exit 4) on undecodable frames, damaged packets or truncation instead of "
+        "keeping every good frame and packet.",
     ),
 )
 
@@ -556,10 +673,11 @@ def _effective_config(
     """
     settable = {p.name: p for p in restore.params if p.name in SETTING_KEYS}
     from_file: dict[str, Any] = {}
+    file_keys: dict[str, str] = {}  # setting → its key as written in the file
     if config_file is not None:
         known = set(settable) - _RUN_ONLY
-        for name, value in read_settings_file(config_file, known, _RUN_ONLY).items():
-            key = name.replace("_", "-")
+        for name, value in read_settings_file(config_file, known, _RUN_ONLY, file_keys).items():
+            key = file_keys.get(name, name.replace("_", "-"))
             from_file[name] = _file_value(settable[name], key, value, config_file)
     given = {
         name: value
@@ -572,11 +690,21 @@ def _effective_config(
     if "reference" in given:
         given["reference"] = tuple(str(p) for p in given["reference"])
     merged = {**from_file, **given, "overwrite": overwrite}
-    config = build_restore_config(merged)
+    try:
+        config = build_restore_config(merged)
+    except SettingValueError as exc:
+        name = setting_of(exc)
+        if name is not None and name not in given and name in file_keys:
+            raise UsageError(
+                f"{config_file}: '{file_keys[name]}' = {exc.shown}: must be {exc.rule}; "
+                "fix the file"
+            ) from None
+        raise _option_error(exc, restore, name) from None
     if config.guide.enabled:
         from .guide.sources import check_paths
 
-        check_paths(config.guide)  # fail before a long run; contents are read by the engine
+        # fail before a long run: paths, counts, JSON; pictures are read by the engine
+        check_paths(config.guide, config.limits)
     sources = {
         "config": str(config_file) if config_file is not None else None,
         "look": merged.get("look"),
@@ -600,6 +728,7 @@ def _effective_config(
 @_pipeline_options
 @_segment_options
 @_guide_options
+@_max_pixels_option
 @_post_options
 @_run_options
 @click.pass_context
@@ -661,7 +790,10 @@ def _run_and_report(
         for entry in [data, *data.get("files", [])]:
             if isinstance(entry.get("settings"), dict):
                 entry["settings"]["sources"] = sources
-        report.write_text(json.dumps(data, indent=2, default=str) + "\n")
+        from .atomic import atomic_output
+
+        with atomic_output(report, overwrite) as tmp:
+            tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     reports = result.files if isinstance(result, FolderReport) else [result]
     if not quiet:
         for r in reports:
@@ -699,6 +831,7 @@ def _run_and_report(
 @_settings_options
 @_model_options
 @_pipeline_options
+@_max_pixels_option
 @_post_options
 @_run_options
 @click.pass_context
@@ -763,6 +896,7 @@ def batch(
 )
 @_settings_options
 @_model_options
+@_max_pixels_option
 @_post_options
 @click.option("--overwrite", is_flag=True, help="Replace the sheet if it exists.")
 @click.option("-q", "--quiet", is_flag=True, help="Do not say where the sheet went.")
@@ -825,11 +959,18 @@ def preview(
     show_default=True,
     help="Which frame of each shot: its first, or its sharpest (largest Laplacian variance).",
 )
+@_max_pixels_option
 @click.option("--overwrite", is_flag=True, help="Replace an earlier export in DIR.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress; do not say where files went.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
 def keyframes(
-    input_path: Path, out_dir: Path, pick: str, overwrite: bool, quiet: bool, verbose: bool
+    input_path: Path,
+    out_dir: Path,
+    pick: str,
+    max_pixels: int,
+    overwrite: bool,
+    quiet: bool,
+    verbose: bool,
 ) -> None:
     """Export one gray frame per shot of INPUT as PNGs named by timecode, to colour by hand.
 
@@ -843,6 +984,10 @@ def keyframes(
 
     _setup_logging(verbose)
     with _errors_to_exit_codes(verbose):
+        try:
+            limits = LimitsConfig(max_pixels=max_pixels)
+        except SettingValueError as exc:
+            raise _option_error(exc, keyframes, "max_pixels") from None
         with _progress_display(quiet) as progress:
             written = export_keyframes(
                 input_path,
@@ -850,6 +995,7 @@ def keyframes(
                 pick=pick,
                 overwrite=overwrite,
                 progress=progress,  # type: ignore[arg-type]
+                max_pixels=limits.max_pixels,
             )
         if not quiet:
             click.echo(
@@ -862,12 +1008,17 @@ def keyframes(
 @main.command(epilog=EXIT_CODES_HELP)
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def info(file: Path, as_json: bool) -> None:
+@_max_pixels_option
+def info(file: Path, as_json: bool, max_pixels: int) -> None:
     """Show what filmcolor sees in FILE: streams, codecs, rate, frames, bit depth, colour tags."""
     from .media.probe import probe
 
     with _errors_to_exit_codes(False):
-        media = probe(file).to_dict()
+        try:
+            limits = LimitsConfig(max_pixels=max_pixels)
+        except SettingValueError as exc:
+            raise _option_error(exc, info, "max_pixels") from None
+        media = probe(file, limits.max_pixels).to_dict()
         if as_json:
             click.echo(json.dumps(media, indent=2))
             return
@@ -1001,64 +1152,74 @@ _LOSS = LossConfig()
     show_default=True,
     help="default (shipped weights), imagenet (pretrained encoder), or a weights/ckpt path.",
 )
-@click.option("--steps", type=click.IntRange(1), default=_TRAIN.steps, show_default=True)
+@click.option(
+    "--steps", type=_bounded(TrainConfig, "steps"), default=_TRAIN.steps, show_default=True
+)
 @click.option(
     "--epochs",
-    type=click.FloatRange(0, min_open=True),
+    type=_bounded(TrainConfig, "epochs"),
     default=None,
     help="Train this many passes over the data instead of --steps.",
 )
 @click.option(
     "--time-limit",
-    type=click.FloatRange(0, min_open=True),
+    type=_bounded(TrainConfig, "time_limit"),
     default=None,
     help="Stop after this many minutes (checkpoint and best weights kept).",
 )
-@click.option("--batch-size", type=click.IntRange(1), default=_TRAIN.batch_size, show_default=True)
+@click.option(
+    "--batch-size",
+    type=_bounded(TrainConfig, "batch_size"),
+    default=_TRAIN.batch_size,
+    show_default=True,
+)
 @click.option(
     "--lr",
-    type=float,
+    type=_bounded(TrainConfig, "lr"),
     default=_TRAIN.lr,
     show_default=True,
     help="Learning rate of the decoder (the encoder's is 10x lower).",
 )
 @click.option(
     "--encoder-lr-scale",
-    type=click.FloatRange(0),
+    type=_bounded(TrainConfig, "encoder_lr_scale"),
     default=_TRAIN.encoder_lr_scale,
     show_default=True,
     help="Encoder learning rate as a share of --lr; 0 freezes the pretrained encoder.",
 )
 @click.option(
     "--size",
-    type=click.IntRange(64),
+    type=_bounded(TrainConfig, "size"),
     default=_TRAIN.size,
     show_default=True,
     help="Training crop side in pixels (a multiple of 32).",
 )
 @click.option(
     "--val-fraction",
-    type=click.FloatRange(0, 0.9),
+    type=_bounded(TrainConfig, "val_fraction"),
     default=_TRAIN.val_fraction,
     show_default=True,
     help="Share of pictures (by source picture) held out.",
 )
 @click.option(
     "--val-every",
-    type=click.IntRange(1),
+    type=_bounded(TrainConfig, "val_every"),
     default=_TRAIN.val_every,
     show_default=True,
     help="Validate every N steps.",
 )
 @click.option(
     "--patience",
-    type=click.IntRange(1),
+    type=_bounded(TrainConfig, "patience"),
     default=_TRAIN.patience,
     show_default=True,
     help="Stop after N validations without improvement.",
 )
 @click.option(
-    "--checkpoint-every", type=click.IntRange(1), default=_TRAIN.checkpoint_every, show_default=True
+    "--checkpoint-every",
+    type=_bounded(TrainConfig, "checkpoint_every"),
+    default=_TRAIN.checkpoint_every,
+    show_default=True,
 )
 @click.option(
     "--report-dir",
@@ -1069,40 +1230,57 @@ _LOSS = LossConfig()
 @click.option("--device", default=_TRAIN.device, show_default=True)
 @click.option(
     "--workers",
-    type=click.IntRange(1),
+    type=_bounded(TrainConfig, "workers"),
     default=_TRAIN.workers,
     show_default=True,
     help="Threads that prepare batches ahead of the model.",
 )
-@click.option("--resume", is_flag=True, help="Continue from OUTPUT's checkpoint exactly.")
-@click.option("--seed", type=int, default=_TRAIN.seed, show_default=True)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue from OUTPUT's checkpoint exactly (replacing that run's own files).",
+)
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace OUTPUT, its checkpoint and report files that exist.",
+)
+@click.option("--seed", type=_bounded(TrainConfig, "seed"), default=_TRAIN.seed, show_default=True)
 @click.option(
     "--degrade",
-    type=click.FloatRange(0, 1),
+    type=_bounded(TrainConfig, "degrade"),
     default=_TRAIN.degrade,
     show_default=True,
     help="Share of inputs given film damage (grain, scratches…).",
 )
-@click.option("--loss-ab", type=click.FloatRange(0), default=_LOSS.ab_l1, show_default=True)
+@click.option(
+    "--loss-ab", type=_bounded(LossConfig, "ab_l1"), default=_LOSS.ab_l1, show_default=True
+)
 @click.option(
     "--loss-rebalance",
-    type=click.FloatRange(0, 1),
+    type=_bounded(LossConfig, "rebalance"),
     default=_LOSS.rebalance,
     show_default=True,
     help="Rarity rebalancing of the colour loss (0 off, 0.5 as Zhang et al. 2016).",
 )
 @click.option(
     "--loss-saturation",
-    type=click.FloatRange(0),
+    type=_bounded(LossConfig, "saturation"),
     default=_LOSS.saturation,
     show_default=True,
     help="Per-pixel chroma-magnitude matching (keeps colour from fading to gray).",
 )
 @click.option(
-    "--loss-perceptual", type=click.FloatRange(0), default=_LOSS.perceptual, show_default=True
+    "--loss-perceptual",
+    type=_bounded(LossConfig, "perceptual"),
+    default=_LOSS.perceptual,
+    show_default=True,
 )
 @click.option(
-    "--loss-colorfulness", type=click.FloatRange(0), default=_LOSS.colorfulness, show_default=True
+    "--loss-colorfulness",
+    type=_bounded(LossConfig, "colorfulness"),
+    default=_LOSS.colorfulness,
+    show_default=True,
 )
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
@@ -1125,6 +1303,7 @@ def train(
     report_dir: Path | None,
     device: str,
     resume: bool,
+    overwrite: bool,
     seed: int,
     degrade: float,
     loss_ab: float,
@@ -1145,36 +1324,39 @@ def train(
 
     from .train.loop import fit
 
-    if size % 32:
-        _fail(f"--size {size} is not a multiple of 32; try {size - size % 32 or 32}", 2)
-    config = TrainConfig(
-        frames=str(frames),
-        output=str(output),
-        init=init,
-        steps=steps,
-        epochs=epochs,
-        time_limit=time_limit,
-        batch_size=batch_size,
-        lr=lr,
-        encoder_lr_scale=encoder_lr_scale,
-        size=size,
-        val_fraction=val_fraction,
-        val_every=val_every,
-        patience=patience,
-        checkpoint_every=checkpoint_every,
-        workers=workers,
-        report_dir=str(report_dir) if report_dir is not None else None,
-        device=device,
-        seed=seed,
-        degrade=degrade,
-        loss=LossConfig(
-            ab_l1=loss_ab,
-            rebalance=loss_rebalance,
-            saturation=loss_saturation,
-            perceptual=loss_perceptual,
-            colorfulness=loss_colorfulness,
-        ),
-    )
+    try:
+        config = TrainConfig(
+            frames=str(frames),
+            output=str(output),
+            init=init,
+            steps=steps,
+            epochs=epochs,
+            time_limit=time_limit,
+            batch_size=batch_size,
+            lr=lr,
+            encoder_lr_scale=encoder_lr_scale,
+            size=size,
+            val_fraction=val_fraction,
+            val_every=val_every,
+            patience=patience,
+            checkpoint_every=checkpoint_every,
+            workers=workers,
+            report_dir=str(report_dir) if report_dir is not None else None,
+            device=device,
+            seed=seed,
+            degrade=degrade,
+            loss=LossConfig(
+                ab_l1=loss_ab,
+                rebalance=loss_rebalance,
+                saturation=loss_saturation,
+                perceptual=loss_perceptual,
+                colorfulness=loss_colorfulness,
+            ),
+        )
+    except SettingValueError as exc:  # the option is --loss-NAME for a LossConfig field
+        loss = {"ab_l1": "loss_ab"}.get(exc.name, f"loss_{exc.name}")
+        param = loss if exc.owner == LossConfig.__name__ else exc.name
+        _fail(str(_option_error(exc, train, param)), exc.exit_code)
     stop = threading.Event()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -1187,7 +1369,7 @@ def train(
     try:
         stopped = "interrupted; the last checkpoint is kept: rerun with --resume to continue"
         with _errors_to_exit_codes(verbose, stopped), _train_progress(quiet) as progress:
-            result = fit(config, resume=resume, progress=progress, stop=stop)
+            result = fit(config, resume=resume, overwrite=overwrite, progress=progress, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
     best = result.best_val
@@ -1310,7 +1492,7 @@ def _setup_watch_logging(log_json: bool, verbose: bool) -> None:
 )
 @click.option(
     "--poll",
-    type=click.FloatRange(0.05),
+    type=_bounded(WatchOptions, "poll"),
     default=5.0,
     show_default=True,
     metavar="SECONDS",
@@ -1323,7 +1505,7 @@ def _setup_watch_logging(log_json: bool, verbose: bool) -> None:
 )
 @click.option(
     "--settle",
-    type=click.FloatRange(0),
+    type=_bounded(WatchOptions, "settle"),
     default=5.0,
     show_default=True,
     metavar="SECONDS",
@@ -1331,7 +1513,7 @@ def _setup_watch_logging(log_json: bool, verbose: bool) -> None:
 )
 @click.option(
     "--retries",
-    type=click.IntRange(0),
+    type=_bounded(WatchOptions, "retries"),
     default=2,
     show_default=True,
     metavar="N",
@@ -1339,7 +1521,7 @@ def _setup_watch_logging(log_json: bool, verbose: bool) -> None:
 )
 @click.option(
     "--backoff",
-    type=click.FloatRange(0),
+    type=_bounded(WatchOptions, "backoff"),
     default=30.0,
     show_default=True,
     metavar="SECONDS",
@@ -1347,7 +1529,7 @@ def _setup_watch_logging(log_json: bool, verbose: bool) -> None:
 )
 @click.option(
     "--workers",
-    type=click.IntRange(1, 64),
+    type=_bounded(WatchOptions, "workers"),
     default=1,
     show_default=True,
     metavar="N",
@@ -1355,7 +1537,7 @@ def _setup_watch_logging(log_json: bool, verbose: bool) -> None:
 )
 @click.option(
     "--grace",
-    type=click.FloatRange(0),
+    type=_bounded(WatchOptions, "grace"),
     default=30.0,
     show_default=True,
     metavar="SECONDS",
@@ -1365,6 +1547,7 @@ def _setup_watch_logging(log_json: bool, verbose: bool) -> None:
 @_settings_options
 @_model_options
 @_pipeline_options
+@_max_pixels_option
 @_post_options
 @click.option("--log-json", is_flag=True, help="Log one JSON object per line.")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug events; show tracebacks.")
@@ -1399,13 +1582,13 @@ def watch(
     cleanly (exit 0); the next start carries on. Restore settings come from the options
     here and --config FILE.toml, as in 'filmcolor restore'.
     """
-    from .daemon import WatchOptions, WatchService
+    from .daemon import WatchService
 
     _setup_watch_logging(log_json, verbose)
     with _errors_to_exit_codes(verbose):
         config, _ = _effective_config(ctx, options, config_file, False)
-        service = WatchService(
-            WatchOptions(
+        try:
+            watch_options = WatchOptions(
                 in_dir=in_dir,
                 out_dir=out_dir,
                 config=config,
@@ -1420,8 +1603,9 @@ def watch(
                 polling=polling,
                 grace=grace,
             )
-        )
-        code = service.run()
+        except SettingValueError as exc:
+            raise _option_error(exc, watch, exc.name) from None
+        code = WatchService(watch_options).run()
     sys.exit(code)
 
 

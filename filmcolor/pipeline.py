@@ -45,7 +45,7 @@ from .media.encode import (
 from .media.images import output_bits, read_picture, write_picture
 from .media.kinds import KEEP_VIDEO_EXTENSIONS, folder_output_name, is_image_path
 from .media.probe import MediaInfo, check_input_file, open_input, probe
-from .media.remux import CopiedStream, add_copied_streams, copy_container_tags
+from .media.remux import CopiedStream, add_copied_streams, copy_container_tags, dropped_packets
 from .model.colorizer import Colorizer, resize_L
 from .post.adjust import Deflicker, adjust_chroma, adjust_luma, colour_is_identity, tone_is_identity
 from .post.filters import FrameFilter, filter_chain, retiming
@@ -92,6 +92,10 @@ class RestoreReport:
     frames_undecodable: int = 0
     frames_concealed: int = 0
     frames_dropped: int = 0
+    #: Packets of copied streams (audio, subtitles…) left out as damaged: the muxer refused
+    #: them (timestamps that go back, a broken frame header). Keyed by input stream index
+    #: (as a string, like JSON's keys); only streams that lost packets appear.
+    packets_dropped: dict[str, int] = field(default_factory=dict)
     #: Frames the model colorized; the rest were carried by flow (``--keyframe-interval``).
     frames_model: int = 0
     #: Shot cuts found by the temporal stage: the first frame of each new shot.
@@ -173,7 +177,7 @@ def restore(
         )
     from .segments import restore_segmented, should_segment
 
-    if should_segment(probe(src_p), config):
+    if should_segment(probe(src_p, config.limits.max_pixels), config):
         runner = None
         if config.segments.cluster is not None:
             from .cluster import ray_runner
@@ -246,7 +250,7 @@ def restore_image(
 ) -> RestoreReport:
     """Colorize one still image; the output keeps its size and (format allowing) bit depth."""
     t0 = time.perf_counter()
-    picture = read_picture(src)
+    picture = read_picture(src, config.limits.max_pixels)
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
     report = RestoreReport(input=str(src), output=str(dst), kind="image", frames_in=1)
     report.settings = config.to_dict()
@@ -266,6 +270,7 @@ def restore_image(
             ab_low[0].float().cpu().numpy(),
             config.guide,
             colorizer,
+            limits=config.limits,
         )
         ab_low = torch.from_numpy(guided)[None].to(L_low.device)
     ab_low = adjust_chroma(ab_low, config.post, L_low)
@@ -363,7 +368,7 @@ def restore_video(
     """
     t_start = time.perf_counter()
     check_output_path(dst, config.overwrite)
-    src_info = probe(src)
+    src_info = probe(src, config.limits.max_pixels)
     retime = retiming(config.post, src_info.time_base, src_info.avg_rate)
     # ``info`` describes the video as written: the source's, or re-timed by the filters
     info = src_info
@@ -438,6 +443,7 @@ def restore_video(
                         copy_streams=plans.keys(),
                         frame_filter=frame_filter,
                         window=window,
+                        max_pixels=config.limits.max_pixels,
                     )
                     tone = (
                         LumaTone(config.post, info) if not tone_is_identity(config.post) else None
@@ -477,8 +483,7 @@ def restore_video(
                             break
                         t = time.perf_counter()
                         if isinstance(item, av.Packet):
-                            plan = plans[item.stream.index]
-                            out.mux(plan.packets_for(item))
+                            plans[item.stream.index].mux(out, item, config.strict)
                         else:
                             pts, luma, chroma = item
                             if output_from_pts is not None and pts < output_from_pts:
@@ -499,7 +504,7 @@ def restore_video(
                     t = time.perf_counter()
                     out.mux(video.encode(None))
                     for plan in plans.values():
-                        out.mux(plan.flush())
+                        plan.mux_flush(out, config.strict)
                     seconds["encode"] += time.perf_counter() - t
                 except BaseException as exc:
                     errors.append(exc)
@@ -549,6 +554,8 @@ def restore_video(
             for part_tmp in part_temps:
                 part_tmp.unlink(missing_ok=True)  # renamed when finished; else half-written
         report.warnings.extend(stats.warnings)
+        report.packets_dropped, dropped_warnings = dropped_packets(plans)
+        report.warnings.extend(dropped_warnings)
         report.frames_in = stats.frames + stats.packets_undecodable + stats.frames_dropped
         report.frames_dropped = stats.frames_dropped
         report.frames_undecodable = stats.packets_undecodable
@@ -648,7 +655,12 @@ def _open_guide(
         tone = LumaTone(config.post, info) if not tone_is_identity(config.post) else None
         with open_input(src) as container:
             items = iter_media(
-                container, src_info, DecodeStats(), frame_filter=frame_filter, window=window
+                container,
+                src_info,
+                DecodeStats(),
+                frame_filter=frame_filter,
+                window=window,
+                max_pixels=config.limits.max_pixels,
             )
             for item in items:
                 if not isinstance(item, LumaFrame):
@@ -667,6 +679,7 @@ def _open_guide(
         temporal=config.temporal,
         rate=info.avg_rate,
         first_index=first_index,
+        limits=config.limits,
     )
     report.guide = guide.summary
     return guide

@@ -77,13 +77,6 @@ def write_png(image: np.ndarray, path: str | os.PathLike[str]) -> None:
         f.write(data.tobytes())
 
 
-def plot_curves(series: Series, path: str | os.PathLike[str], title: str) -> None:
-    """Line plot of named (step, value) series, written as a PNG (nothing when empty)."""
-    img = curves_image(series, title)
-    if img is not None:
-        write_png(img, path)
-
-
 def plot_panels(
     panels: Sequence[tuple[str, Series]],
     path: str | os.PathLike[str],

@@ -37,12 +37,12 @@ import torch
 from .atomic import atomic_output
 from .color import luma_to_unit
 from .compose import luma_L, luma_tensor, rgb_picture
-from .config import PostConfig, RestoreConfig
+from .config import LimitsConfig, PostConfig, RestoreConfig
 from .errors import InputError, MediaError, UsageError
 from .media.decode import LumaReader
 from .media.images import read_picture
 from .media.kinds import is_image_path
-from .media.probe import check_input_file, open_input, probe
+from .media.probe import check_input_file, decoder_pixels, limit_decoder, open_input, probe
 from .model.colorizer import Colorizer, resize_L
 from .post.adjust import adjust_chroma, adjust_luma
 
@@ -63,6 +63,7 @@ TEXT = (235, 235, 235)
 
 _TIME_RE = re.compile(r"(?:(?:(\d+):)?(\d+):)?(\d+(?:\.\d*)?|\.\d+)")
 _TIME_USAGE = "give seconds (12.5) or [HH:]MM:SS[.mmm] (00:01:02.500, 1:02.5)"
+_DEFAULT_MAX_PIXELS = LimitsConfig().max_pixels
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,15 +172,18 @@ def _frame_at(
 
 
 def read_video_frames(
-    path: str | os.PathLike[str], times: list[float] | None = None
+    path: str | os.PathLike[str],
+    times: list[float] | None = None,
+    max_pixels: int = _DEFAULT_MAX_PIXELS,
 ) -> list[PreviewFrame]:
     """The frames at ``times`` (seconds from the start; default ``default_times``) of a video.
 
     Raises ``UsageError`` for a time at or beyond the end (naming the duration),
-    ``InputError``/``MediaError`` for files that cannot be read.
+    ``InputError``/``MediaError`` for files that cannot be read, ``InputError`` for frames
+    larger than ``max_pixels`` (``LimitsConfig``).
     """
     p = Path(path)
-    info = probe(p)
+    info = probe(p, max_pixels)
     tb = info.time_base
     aspect = float(info.sample_aspect_ratio) if info.sample_aspect_ratio else 1.0
     read_luma = LumaReader(info.bit_depth)
@@ -187,6 +191,7 @@ def read_video_frames(
     with open_input(p) as container:
         stream = container.streams[info.video_index]
         stream.thread_type = "AUTO"
+        limit_decoder(stream, decoder_pixels(info.width, info.height))
         first = stream.start_time if stream.start_time is not None else 0
         duration = info.duration
         if duration is not None and stream.duration is None and "matroska" in container.format.name:
@@ -229,16 +234,18 @@ def read_video_frames(
 
 
 def read_frames(
-    path: str | os.PathLike[str], times: list[float] | None = None
+    path: str | os.PathLike[str],
+    times: list[float] | None = None,
+    max_pixels: int = _DEFAULT_MAX_PIXELS,
 ) -> list[PreviewFrame]:
     """The pictures to preview: one for a still image (``times`` must be None), else the
-    video frames at ``times`` (see ``read_video_frames``)."""
+    video frames at ``times`` (see ``read_video_frames``); none larger than ``max_pixels``."""
     p = check_input_file(path)
     if not is_image_path(p):
-        return read_video_frames(p, times)
+        return read_video_frames(p, times, max_pixels)
     if times:
         raise UsageError(f"{p}: is a still image, which has no times; drop --at")
-    picture = read_picture(p)
+    picture = read_picture(p, max_pixels)
     return [
         PreviewFrame(
             luma=picture.luma,
@@ -337,7 +344,7 @@ def preview_sheet(
     ``UsageError`` for times beyond the end, and the usual ``FilmcolorError``s for input,
     media and weights problems.
     """
-    frames = read_frames(path, times)
+    frames = read_frames(path, times, config.limits.max_pixels)
     if not frames:
         raise InputError(f"{path}: no frame to preview")
     colorizer = colorizer or Colorizer(config.weights, config.colorize)

@@ -37,7 +37,7 @@ import itertools
 import json
 import logging
 import os
-import shutil
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -52,7 +52,7 @@ from .config import RestoreConfig
 from .errors import MediaError, UsageError
 from .media.decode import DecodeWindow
 from .media.probe import MediaInfo, open_input, probe
-from .media.remux import add_copied_streams, copy_container_tags
+from .media.remux import add_copied_streams, copy_container_tags, dropped_packets
 from .model.colorizer import Colorizer
 from .pipeline import (
     Progress,
@@ -342,6 +342,7 @@ def _identity(src: Path, config: RestoreConfig) -> dict[str, Any]:
     settings = config.to_dict()
     # how and where it runs does not change the pictures
     settings.pop("overwrite", None)
+    settings.pop("limits", None)  # a limit refuses a run or lets it be, it never changes it
     settings["segments"] = {"overlap_frames": config.segments.overlap_frames}
     settings["colorize"].pop("device", None)
     settings["colorize"].pop("batch_size", None)
@@ -354,22 +355,100 @@ def _identity(src: Path, config: RestoreConfig) -> dict[str, Any]:
     }
 
 
+#: The file that marks a work folder as filmcolor's own; only a marked folder is ever
+#: cleaned, and only of the files filmcolor writes there.
+WORK_MARKER = ".filmcolor-work"
+_OWN_FILE = re.compile(
+    r"(manifest\.json(\.tmp)?|lock|\.filmcolor-work\.tmp|part-\d{5}\.[A-Za-z0-9]+|\.part-\d{5}\.[0-9a-f]+\.part\.[A-Za-z0-9]+)"
+)
+
+
 class WorkDir:
-    """The work folder of one segmented run: the manifest, the finished parts, a lock."""
+    """The work folder of one segmented run: the manifest, the finished parts, a lock.
+
+    The folder is filmcolor's own: made by it (or an empty folder it was given), marked by
+    ``WORK_MARKER``. ``claim`` refuses a folder that holds the input, the output or anybody
+    else's files; ``clean`` removes only what filmcolor wrote there, and the folder itself
+    only when filmcolor made it. Paths are resolved, so every spelling of one folder (links,
+    ``..``) shares one lock and one manifest.
+    """
 
     def __init__(self, path: Path) -> None:
-        self.path = path
-        self.manifest_path = path / MANIFEST
-        self._lock = path / "lock"
+        self.path = Path(path).resolve()
+        self.manifest_path = self.path / MANIFEST
+        self._lock = self.path / "lock"
+        self._marker = self.path / WORK_MARKER
         self.data: dict[str, Any] = {}
 
     def part(self, segment: Segment, suffix: str) -> Path:
         return self.path / f"part-{segment.index:05d}{suffix}"
 
+    def claim(self, src: Path, dst: Path, *, default: bool) -> None:
+        """Make or adopt the folder as a work folder, or refuse it with a ``UsageError``.
+
+        Refused: a file; a folder that holds the input or the output (at any depth); a
+        non-empty folder without filmcolor's marker, except the default work folder of an
+        earlier filmcolor version (``default``) when it holds only filmcolor's own files.
+        """
+        path, name = self.path, f"--work-dir {self.path}"
+        if path.exists() and not path.is_dir():
+            raise UsageError(f"{name}: is a file; give a folder for the segments")
+        for role, inside in (("the input", src), ("the output", dst)):
+            where = Path(inside).absolute().parent.resolve()
+            if where == path or path in where.parents:
+                raise UsageError(
+                    f"{name}: holds {role} ({inside}); a work folder is filmcolor's own and "
+                    "is emptied after the run: give a new or empty folder elsewhere"
+                )
+        if path.is_dir() and not self._marker.is_file():
+            entries = [e.name for e in path.iterdir()]
+            leftover = default and entries and all(_OWN_FILE.fullmatch(e) for e in entries)
+            if entries and not leftover:
+                raise UsageError(
+                    f"{name}: holds files filmcolor did not make ({sorted(entries)[0]}, ...); "
+                    "give a new or empty folder, since a work folder is emptied after the run"
+                )
+            created = bool(leftover)
+        elif path.is_dir():
+            return  # ours: an earlier run of this or another film
+        else:
+            path.mkdir(parents=True)
+            created = True
+        tmp = path / f"{WORK_MARKER}.tmp"
+        tmp.write_text(json.dumps({"filmcolor": "segment work folder", "created": created}))
+        os.replace(tmp, self._marker)
+
+    def clean(self) -> list[str]:
+        """Remove what filmcolor wrote here (manifest, parts, lock, marker), then the folder
+        if filmcolor made it and nothing else is left. Returns warnings (files left)."""
+        try:
+            created = bool(json.loads(self._marker.read_text()).get("created"))
+        except (OSError, ValueError, AttributeError):
+            return [f"{self.path}: the work folder lost its marker; it was left as it is"]
+        for entry in self.path.iterdir():
+            if _OWN_FILE.fullmatch(entry.name) and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+        others = [e.name for e in self.path.iterdir() if e.name != WORK_MARKER]
+        if others:
+            return [f"{self.path}: left the work folder in place: it holds {sorted(others)[0]}"]
+        self._marker.unlink(missing_ok=True)
+        if created:
+            with contextlib.suppress(OSError):
+                self.path.rmdir()
+        return []
+
+    def remove_stale_parts(self, keep: set[str]) -> None:
+        """Delete the parts of an earlier run that will not be reused (``keep``: the paths
+        of those that will)."""
+        names = {Path(k).name for k in keep}
+        for entry in self.path.iterdir():
+            own = _OWN_FILE.fullmatch(entry.name) and entry.name.lstrip(".").startswith("part-")
+            if own and entry.name not in names and entry.is_file() and not entry.is_symlink():
+                entry.unlink(missing_ok=True)
+
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
         """Refuse a second run on the same work folder while this one is alive."""
-        self.path.mkdir(parents=True, exist_ok=True)
         for _ in range(2):
             try:
                 fd = os.open(self._lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -392,7 +471,7 @@ class WorkDir:
     def load(self) -> dict[str, Any] | None:
         try:
             data = json.loads(self.manifest_path.read_text())
-        except (OSError, ValueError):
+        except (OSError, ValueError, RecursionError):
             return None
         return data if isinstance(data, dict) else None
 
@@ -431,7 +510,7 @@ def restore_segmented(
     t_start = time.perf_counter()
     src, dst = Path(src), Path(dst)
     check_output_path(dst, config.overwrite)
-    info = probe(src)
+    info = probe(src, config.limits.max_pixels)
     if retiming(config.post, info.time_base, info.avg_rate) is not None:
         raise UsageError(
             "--ivtc and --deinterlace bwdif-field change the frame count and cannot run in "
@@ -445,6 +524,7 @@ def restore_segmented(
     segments = plan_segments(src, info, config)
     work_dir = config.segments.work_dir
     work = WorkDir(Path(work_dir) if work_dir else default_work_dir(dst))
+    work.claim(src, dst, default=not work_dir)
     report = RestoreReport(input=str(src), output=str(dst), kind="video")
     report.settings = config.to_dict()
     report.media = info.to_dict()
@@ -466,12 +546,12 @@ def restore_segmented(
                     "starting over"
                 )
         # a finished part must still be there, whole, to be reused
-        done = {i: r for i, r in done.items() if Path(r["path"]).is_file()}
-        for stale in work.path.iterdir():
-            if stale.name.startswith("part-") and str(stale) not in {
-                r["path"] for r in done.values()
-            }:
-                stale.unlink(missing_ok=True)
+        done = {
+            i: r
+            for i, r in done.items()
+            if Path(r["path"]).is_file() and Path(r["path"]).parent.resolve() == work.path
+        }
+        work.remove_stale_parts({r["path"] for r in done.values()})
         work.data = {
             "version": _MANIFEST_VERSION,
             "identity": identity,
@@ -511,12 +591,12 @@ def restore_segmented(
             raise MediaError(f"{src}: segments {missing} did not finish; run the command again")
         parts = [Path(done[s.index]["path"]) for s in segments]
         t_stitch = time.perf_counter()
-        frames_out = stitch(src, info, parts, dst, config, report.warnings)
+        frames_out = stitch(src, info, parts, dst, config, report.warnings, report.packets_dropped)
         report.seconds = {
             "segments": t_stitch - t_start,
             "stitch": time.perf_counter() - t_stitch,
         }
-    shutil.rmtree(work.path, ignore_errors=True)
+    report.warnings.extend(work.clean())
     results = [done[s.index] for s in segments]
     for r in results:
         report.warnings.extend(w for w in r.get("warnings", ()) if w not in report.warnings)
@@ -565,9 +645,12 @@ def stitch(
     dst: Path,
     config: RestoreConfig,
     warnings: list[str],
+    dropped: dict[str, int] | None = None,
 ) -> int:
     """Join the parts' video packets (no re-encoding) with every other stream of ``src``,
-    into ``dst`` (atomically). Returns the number of video frames written."""
+    into ``dst`` (atomically). Returns the number of video frames written. Damaged packets
+    of the other streams are left out (counted into ``dropped`` by input stream index, with
+    a warning) unless ``config.strict``."""
     frames = 0
     with atomic_output(dst, config.overwrite) as tmp, open_input(src) as inp:
         first = av.open(str(parts[0]))
@@ -611,10 +694,14 @@ def stitch(
                     packet.stream = video
                     out.mux(packet)
                 else:
-                    out.mux(plans[packet.stream.index].packets_for(packet))
+                    plans[packet.stream.index].mux(out, packet, config.strict)
             for plan in plans.values():
-                out.mux(plan.flush())
+                plan.mux_flush(out, config.strict)
             out.close()
+            counts, refused = dropped_packets(plans)
+            warnings.extend(refused)
+            if dropped is not None:
+                dropped.update(counts)
         except av.error.FFmpegError as exc:
             with contextlib.suppress(av.error.FFmpegError, ValueError):
                 out.close()

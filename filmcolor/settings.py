@@ -45,12 +45,13 @@ from .config import (
     EncodeConfig,
     GuideConfig,
     HueRange,
+    LimitsConfig,
     PostConfig,
     RestoreConfig,
     SegmentConfig,
     TemporalConfig,
 )
-from .errors import UsageError
+from .errors import SettingValueError, UsageError
 
 #: Option names (as Python identifiers) of the post-processing settings; ``hue_range`` is
 #: ``PostConfig.hue_ranges``.
@@ -82,6 +83,9 @@ _TARGETS: dict[str, tuple[str, str]] = {
     "reference": ("guide", "references"),
     "references": ("guide", "references_dir"),
     "hints": ("guide", "hints"),
+    "max_pixels": ("limits", "max_pixels"),
+    "max_hints": ("limits", "max_hints"),
+    "max_references": ("limits", "max_references"),
 }
 
 #: Settings that are paths: a relative one in a settings file is taken relative to the file.
@@ -103,18 +107,17 @@ def _finite(text: str) -> float:
 def hue_range(
     center: float, width: float = 60.0, saturation: float = 1.0, shift: float = 0.0
 ) -> HueRange:
-    """A checked ``HueRange``: width in (0, 360] degrees, saturation ≥ 0; ``ValueError``
-    otherwise. The centre is taken modulo 360."""
-    if not 0 < width <= 360:
-        raise ValueError(f"width {width:g} must be above 0 and at most 360 degrees")
-    if saturation < 0:
-        raise ValueError(f"saturation {saturation:g} must be 0 or more")
-    return HueRange(
-        center=float(center) % 360.0,
-        width=float(width),
-        saturation=float(saturation),
-        shift=float(shift),
-    )
+    """A ``HueRange`` with the centre taken modulo 360; ``ValueError`` naming the value out
+    of ``HueRange``'s bounds (width in (0, 360] degrees, saturation ≥ 0, shift ±360)."""
+    try:
+        return HueRange(
+            center=float(center) % 360.0,
+            width=float(width),
+            saturation=float(saturation),
+            shift=float(shift),
+        )
+    except SettingValueError as exc:
+        raise ValueError(f"{exc.name} {exc.shown} must be {exc.rule}") from None
 
 
 def parse_hue_range(text: str) -> HueRange:
@@ -178,7 +181,10 @@ def _unknown(path: Path, table: str, key: str, known: Collection[str]) -> UsageE
 
 
 def read_settings_file(
-    path: str | Path, known: Collection[str], command_line_only: Collection[str] = ()
+    path: str | Path,
+    known: Collection[str],
+    command_line_only: Collection[str] = (),
+    keys: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Read a TOML settings file into ``{option name: value}`` (option names as identifiers).
 
@@ -187,6 +193,8 @@ def read_settings_file(
         known: the top-level keys it may hold (the options that a file can set, as
             identifiers); ``[post]`` takes ``POST_KEYS``.
         command_line_only: keys refused with a message that says to give them as options.
+        keys: if given, filled with ``{option name: the key as written}`` (``post.saturation``,
+            ``render-size``), for messages about a value.
     Returns:
         Values as TOML gives them (types and ranges are the caller's to check), except
         ``hue_range``: a tuple of ``HueRange``; ``weights``, ``references``, ``hints``:
@@ -200,11 +208,13 @@ def read_settings_file(
         what = "is a folder" if p.is_dir() else "no such file"
         raise UsageError(f"{p}: {what}; give the path of a TOML settings file to --config")
     try:
-        data = tomllib.loads(p.read_text(encoding="utf-8"))
+        data = tomllib.loads(p.read_text(encoding="utf-8-sig"))  # a BOM is allowed
     except UnicodeDecodeError as exc:
         raise UsageError(f"{p}: not a UTF-8 text file ({exc.reason}); save it as UTF-8") from exc
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{p}: invalid TOML: {exc}; fix the file there") from exc
+    except RecursionError:  # arrays or tables nested thousands deep
+        raise UsageError(f"{p}: values nested too deeply to read; fix the file") from None
     values: dict[str, Any] = {}
     origin: dict[str, str] = {}
 
@@ -233,6 +243,8 @@ def read_settings_file(
             value = tuple(str((p.parent / Path(v).expanduser()).absolute()) for v in items)
         values[name] = value
         origin[name] = where
+        if keys is not None:
+            keys[name] = f"{table}.{key}" if table else key
 
     for key, value in data.items():
         if key == "post" and isinstance(value, dict):
@@ -243,11 +255,37 @@ def read_settings_file(
     return values
 
 
+#: The config class of each section of ``_TARGETS``.
+_SECTION_CLASSES: dict[str, type] = {
+    "": RestoreConfig,
+    "colorize": ColorizeConfig,
+    "temporal": TemporalConfig,
+    "encode": EncodeConfig,
+    "guide": GuideConfig,
+    "segments": SegmentConfig,
+    "limits": LimitsConfig,
+}
+
+
+def setting_of(error: SettingValueError) -> str | None:
+    """The setting (an option name as identifier, as in ``SETTING_KEYS``) whose value
+    ``error`` refuses, from the config class and field it names; None for a field no
+    setting sets."""
+    if error.owner == PostConfig.__name__:
+        name = "hue_range" if error.name == "hue_ranges" else error.name
+        return name if name in POST_KEYS else None
+    for key, (section, name) in _TARGETS.items():
+        if _SECTION_CLASSES[section].__name__ == error.owner and name == error.name:
+            return key
+    return None
+
+
 def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
     """A ``RestoreConfig`` from settings ``{option name: value}``, already merged and
     checked (``SETTING_KEYS``; ``hue_range`` a sequence of ``HueRange``); settings left out
     keep their defaults. ``look`` (a ``LOOKS`` name or None) sets the post-processing
-    starting point; the post values given override it."""
+    starting point; the post values given override it. A value out of its field's bounds
+    raises ``SettingValueError`` (``setting_of`` names its setting)."""
     unknown = set(values) - SETTING_KEYS
     if unknown:
         raise ValueError(f"unknown settings: {sorted(unknown)}")
@@ -267,6 +305,7 @@ def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
         "encode": {},
         "guide": {},
         "segments": {},
+        "limits": {},
     }
     for key, value in values.items():
         if key in _TARGETS:
@@ -278,6 +317,7 @@ def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
         encode=EncodeConfig(**sections["encode"]),
         guide=GuideConfig(**sections["guide"]),
         segments=SegmentConfig(**sections["segments"]),
+        limits=LimitsConfig(**sections["limits"]),
         post=post,
         **sections[""],
     )

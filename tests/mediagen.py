@@ -29,14 +29,21 @@ import numpy as np
 
 __all__ = [
     "DEFAULT_AUDIO_LANGUAGES",
+    "MATRIX",
+    "aac_payload",
+    "damage_bytes",
     "make_audio_only",
     "make_corrupt_middle",
     "make_image",
+    "make_matrix_clip",
     "make_truncated",
     "make_video",
+    "matrix_needs",
     "neutral_chroma",
     "probe_streams",
     "rescale",
+    "set_ts_pes_pts",
+    "ts_pes_headers",
     "y_plane",
 ]
 
@@ -446,6 +453,75 @@ def make_corrupt_middle(src: str | Path, dst: str | Path, *, count: int = 3) -> 
     return hit
 
 
+def damage_bytes(
+    src: str | Path, dst: str | Path, *, seed: int, runs: int = 4, length: int = 10
+) -> list[int]:
+    """Copy ``src`` to ``dst`` with ``runs`` runs of ``length`` random bytes written over its
+    middle third (offsets and bytes from ``seed``), like a damaged broadcast capture.
+    Returns the offsets."""
+    data = bytearray(Path(src).read_bytes())
+    rng = np.random.default_rng(seed)
+    third = len(data) // 3
+    offsets = sorted(int(o) for o in rng.integers(third, 2 * third - length, runs))
+    for offset in offsets:
+        data[offset : offset + length] = rng.integers(0, 256, length, dtype=np.uint8).tobytes()
+    Path(dst).write_bytes(bytes(data))
+    return offsets
+
+
+#: MPEG-TS packet size and sync byte.
+_TS_SIZE, _TS_SYNC = 188, 0x47
+
+
+def ts_pes_headers(data: bytes) -> list[tuple[int, int]]:
+    """Where each PES packet starts in an MPEG-TS byte string: ``(offset, stream_id)`` of
+    every PES header at the start of a TS packet's payload (stream_id 0xE0… video,
+    0xC0… or 0xBD audio), in file order."""
+    found = []
+    for pos in range(0, len(data) - _TS_SIZE + 1, _TS_SIZE):
+        if data[pos] != _TS_SYNC or not data[pos + 1] & 0x40:  # payload_unit_start
+            continue
+        control = (data[pos + 3] >> 4) & 3
+        start = pos + 4
+        if control == 3:  # adaptation field, then payload
+            start += 1 + data[pos + 4]
+        elif control != 1:
+            continue
+        if data[start : start + 3] == b"\x00\x00\x01":
+            found.append((start, data[start + 3]))
+    return found
+
+
+def _pes_timestamp(value: int, prefix: int) -> bytes:
+    """A 33-bit PES timestamp as its 5 bytes (``prefix``: 2 PTS only, 3 PTS then DTS, 1 DTS)."""
+    return bytes(
+        [
+            (prefix << 4) | (((value >> 30) & 7) << 1) | 1,
+            (value >> 22) & 0xFF,
+            (((value >> 15) & 0x7F) << 1) | 1,
+            (value >> 7) & 0xFF,
+            ((value & 0x7F) << 1) | 1,
+        ]
+    )
+
+
+def set_ts_pes_pts(src: str | Path, dst: str | Path, kind: str, index: int, pts: int) -> None:
+    """Copy the MPEG-TS file ``src`` to ``dst`` with the ``index``-th PES packet of the first
+    ``kind`` stream (``"video"`` or ``"audio"``) stamped ``pts`` (its DTS too, when it has
+    one), in 1/90000 s: a damaged timestamp in an otherwise intact capture."""
+    data = bytearray(Path(src).read_bytes())
+    wanted = (lambda sid: sid >> 4 == 0xE) if kind == "video" else (lambda sid: sid >> 5 == 6)
+    offset = [o for o, sid in ts_pes_headers(data) if wanted(sid)][index]
+    flags = data[offset + 7] >> 6
+    if flags == 3:
+        data[offset + 9 : offset + 19] = _pes_timestamp(pts, 3) + _pes_timestamp(pts, 1)
+    elif flags == 2:
+        data[offset + 9 : offset + 14] = _pes_timestamp(pts, 2)
+    else:
+        raise ValueError(f"the {kind} PES packet at byte {offset} has no timestamp")
+    Path(dst).write_bytes(bytes(data))
+
+
 def _exif_app1(orientation: int) -> bytes:
     """A minimal big-endian EXIF APP1 segment holding only the Orientation tag."""
     ifd = struct.pack(">H", 1) + struct.pack(">HHIHH", 0x0112, 3, 1, orientation, 0)
@@ -634,3 +710,157 @@ def make_telecined(
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
     return len(out_frames)
+
+
+# --------------------------------------------------------------------------- media matrix
+
+
+#: Real-world kinds of input, small: ``name -> make_video`` arguments plus ``ext`` (the
+#: container), ``decoders`` (what reading it back needs) and ``check`` (what the clip must
+#: show to be what its name says: ``interlaced``, ``reordered`` frames (B-frames), or the
+#: luma ``bits``). Every clip carries audio: AAC, Opus in WebM, PCM in MXF (FFmpeg's MXF
+#: muxer takes no AAC).
+MATRIX: dict[str, dict[str, Any]] = {
+    "mpeg2-ts-interlaced": {
+        "ext": ".ts",
+        "codec": "mpeg2video",
+        "rate": 25,
+        "codec_options": {"flags": "+ilme+ildct", "g": "12", "bf": "2"},
+        "check": {"interlaced": True, "reordered": True},
+    },
+    "mjpeg-avi": {
+        "ext": ".avi",
+        "codec": "mjpeg",
+        "pix_fmt": "yuvj420p",
+        "width": 97,
+        "height": 65,
+        "rate": Fraction(30000, 1001),
+    },
+    "prores422-10bit-mov": {
+        "ext": ".mov",
+        "codec": "prores_ks",
+        "pix_fmt": "yuv422p10le",
+        "rate": 24,
+        "codec_options": {"profile": "2"},
+        "check": {"bits": 10},
+    },
+    "vp9-webm-opus": {
+        "ext": ".webm",
+        "codec": "libvpx-vp9",
+        "rate": 25,
+        "codec_options": {"deadline": "realtime", "cpu-used": "8", "g": "12"},
+        "audio_codec": "libopus",
+        "decoders": ("vp9", "opus"),
+    },
+    "hevc-10bit-mkv": {
+        "ext": ".mkv",
+        "codec": "libx265",
+        "pix_fmt": "yuv420p10le",
+        "rate": 24,
+        "codec_options": {
+            "preset": "ultrafast",
+            "x265-params": "log-level=error:keyint=12:bframes=3",
+        },
+        "decoders": ("hevc",),
+        "check": {"bits": 10, "reordered": True},
+    },
+    "mpeg4-bframes-avi": {
+        "ext": ".avi",
+        "codec": "mpeg4",
+        "rate": 25,
+        "codec_options": {"bf": "2", "g": "12"},
+        "check": {"reordered": True},
+    },
+    "av1-10bit-mkv": {
+        "ext": ".mkv",
+        "codec": "libsvtav1",
+        "pix_fmt": "yuv420p10le",
+        "rate": 24,
+        "codec_options": {"preset": "12", "g": "12", "svtav1-params": "lp=1"},
+        "decoders": ("av1",),
+        "check": {"bits": 10},
+    },
+    "v210-mov": {
+        "ext": ".mov",
+        "codec": "v210",
+        "pix_fmt": "yuv422p10le",
+        "rate": Fraction(24000, 1001),
+        "check": {"bits": 10},
+    },
+    "huffyuv-avi": {"ext": ".avi", "codec": "huffyuv", "pix_fmt": "yuv422p", "rate": 25},
+    "h264-mbaff-mp4": {
+        "ext": ".mp4",
+        "codec": "libx264",
+        "rate": Fraction(30000, 1001),
+        "codec_options": {"preset": "ultrafast", "x264-params": "interlaced=1:tff=1"},
+        "decoders": ("h264",),
+        "check": {"interlaced": True},
+    },
+    "h264-open-gop-bframes-mp4": {
+        "ext": ".mp4",
+        "codec": "libx264",
+        "rate": 24,
+        "codec_options": {
+            "preset": "veryfast",
+            "x264-params": "open-gop=1:bframes=3:keyint=8:min-keyint=8:scenecut=0",
+        },
+        "decoders": ("h264",),
+        "check": {"reordered": True},
+    },
+    "gray-raw-mkv": {
+        "ext": ".mkv",
+        "codec": "rawvideo",
+        "pix_fmt": "gray",
+        "width": 97,
+        "height": 65,
+        "rate": 25,
+    },
+    "mpeg2-mxf-pcm": {
+        "ext": ".mxf",
+        "codec": "mpeg2video",
+        "pix_fmt": "yuv422p",
+        "rate": 25,
+        "codec_options": {"g": "12"},
+        "audio_codec": "pcm_s16le",
+    },
+}
+
+
+def matrix_needs(name: str) -> list[str]:
+    """The encoders and decoders a ``MATRIX`` clip needs that this PyAV build lacks, as
+    ``"encoder libx265"`` / ``"decoder av1"`` (empty: it can be made and read)."""
+    spec = MATRIX[name]
+    missing = []
+    for codec in (spec["codec"], spec.get("audio_codec", "aac")):
+        try:
+            av.codec.Codec(codec, "w")
+        except av.codec.codec.UnknownCodecError:
+            missing.append(f"encoder {codec}")
+    for codec in spec.get("decoders", ()):
+        try:
+            av.codec.Codec(codec, "r")
+        except av.codec.codec.UnknownCodecError:
+            missing.append(f"decoder {codec}")
+    return missing
+
+
+def make_matrix_clip(folder: str | Path, name: str, *, frames: int = 24) -> Path:
+    """Write the ``MATRIX`` clip ``name`` (96×64 unless it says otherwise, ``frames``
+    frames of moving shapes, one audio track) into ``folder``; returns its path."""
+    spec = dict(MATRIX[name])
+    path = Path(folder) / f"{name}{spec.pop('ext')}"
+    audio = {"codec": spec.pop("audio_codec", "aac")}
+    spec.pop("decoders", None)
+    spec.pop("check", None)
+    spec.setdefault("width", 96)
+    spec.setdefault("height", 64)
+    make_video(path, frames=frames, content="shapes", audio=[audio], **spec)
+    return path
+
+
+def aac_payload(payload: bytes) -> bytes:
+    """An AAC frame without its ADTS header, if it has one (MPEG-TS and raw AAC carry
+    one, MP4 and Matroska do not): what a copy into MP4 or Matroska keeps of it."""
+    if len(payload) > 9 and payload[0] == 0xFF and payload[1] & 0xF6 == 0xF0:
+        return payload[7 if payload[1] & 1 else 9 :]
+    return payload

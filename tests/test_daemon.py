@@ -82,8 +82,8 @@ def assert_clean_output(out: Path, expected: set[str]) -> None:
     assert set(visible(out)) == expected
     hidden = sorted(p.name for p in out.iterdir() if p.name.startswith("."))
     assert hidden == [".filmcolor"], hidden
-    staging = out / ".filmcolor" / "staging"
-    assert not staging.exists() or list(staging.iterdir()) == []
+    staging = out / ".filmcolor" / "jobs.db.staging"
+    assert not staging.exists() or [p.name for p in staging.iterdir()] == [".filmcolor-staging"]
     assert not [p for p in out.rglob("*") if ".part" in p.name]
 
 
@@ -275,7 +275,7 @@ def test_kill_9_mid_job_then_restart_completes_each_job_once(
     d = daemon(in_dir, out)
     state = default_state_path(out)
     os.replace(tmp_path / "reel.mp4", in_dir / "reel.mp4")
-    staging = out / ".filmcolor" / "staging"
+    staging = out / ".filmcolor" / "jobs.db.staging"
 
     def mid_job() -> bool:
         jobs = rows(state)
@@ -341,6 +341,60 @@ def test_sigterm_exits_0_and_next_start_carries_on(
     assert [len(jobs["a.mp4"]), len(jobs["b.mp4"])] == [1, 1]
     assert jobs["b.mp4"][0]["attempts"] == 1
     assert_clean_output(out, {"a.mp4", "b.mp4"})
+
+
+def _watch_once(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    """``filmcolor watch ARGS`` that is expected to stop at once."""
+    argv = [sys.executable, "-m", "filmcolor", "watch", *(str(a) for a in args)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60)
+
+
+def test_state_through_a_link_shares_the_first_daemons_lock(
+    tmp_path: Path, daemon: Callable[..., Daemon]
+) -> None:
+    """A second daemon whose --state is a link to (or another spelling of) the first one's
+    database is refused: it would requeue the running job and write the film twice."""
+    in_dir, out, home = tmp_path / "in", tmp_path / "out", tmp_path / "home"
+    in_dir.mkdir()
+    home.mkdir()
+    state = home / "jobs.db"
+    d = daemon(in_dir, out, "--state", str(state))
+    assert d.proc.poll() is None
+    link = tmp_path / "db-link"
+    link.symlink_to(state)
+    (tmp_path / "in-link").symlink_to(in_dir)
+    for spelling in (link, home / ".." / "home" / "jobs.db"):
+        second = _watch_once(tmp_path / "in-link", "-o", out, "--state", spelling)
+        assert second.returncode == 2, second.stderr
+        assert "another 'filmcolor watch'" in second.stderr
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.wait() == 0
+
+
+def test_staging_never_touches_the_users_folders(
+    tmp_path: Path, daemon: Callable[..., Daemon]
+) -> None:
+    """--state in a folder of the user's: a ``staging`` folder of theirs beside it stays, and
+    a folder at the daemon's staging name holding their files is refused."""
+    in_dir, out, home = tmp_path / "in", tmp_path / "out", tmp_path / "home"
+    in_dir.mkdir()
+    (home / "staging").mkdir(parents=True)
+    (home / "staging" / "precious.txt").write_text("the only copy")
+    make_image(in_dir / "a.png")
+    state = home / "jobs.db"
+    d = daemon(in_dir, out, "--state", str(state))
+    wait_for(lambda: all_done(state, {"a.png"}), 60, "a.png")
+    d.proc.send_signal(signal.SIGTERM)
+    assert d.wait() == 0
+    assert (home / "staging" / "precious.txt").read_text() == "the only copy"
+    assert visible(out) == ["a.png"]
+    other = tmp_path / "other"
+    (other / "jobs.db.staging").mkdir(parents=True)
+    (other / "jobs.db.staging" / "7-film.mkv").write_text("theirs, named like ours")
+    refused = _watch_once(in_dir, "-o", out, "--state", other / "jobs.db")
+    assert refused.returncode == 2, refused.stderr
+    assert "did not make" in refused.stderr
+    assert (other / "jobs.db.staging" / "7-film.mkv").read_text() == "theirs, named like ours"
 
 
 # -- the job table ------------------------------------------------------------------------

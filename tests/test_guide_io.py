@@ -449,8 +449,13 @@ def test_keyframes_refuse_to_clobber_an_earlier_export(
     clip, _ = shots_clip
     keys = tmp_path / "keys"
     export_keyframes(clip, keys)
-    stale = keys / "00-09-00.000.png"
+    stale = keys / "00-09-00.000.png"  # a shot of an earlier export that is gone now
     coloured(stale)
+    manifest = json.loads((keys / "keyframes.json").read_text())
+    manifest["keyframes"].append({**manifest["keyframes"][0], "file": stale.name})
+    (keys / "keyframes.json").write_text(json.dumps(manifest))
+    users = keys / "00-08-00.000.png"  # timecode-named, but not filmcolor's: kept
+    coloured(users)
     before = {p.name: p.stat().st_mtime_ns for p in keys.iterdir()}
     code, err = cli("keyframes", clip, "-o", keys, "-q")
     assert code == 2
@@ -459,7 +464,8 @@ def test_keyframes_refuse_to_clobber_an_earlier_export(
     code, err = cli("keyframes", clip, "-o", keys, "--overwrite", "-q")
     assert code == 0 and err == ""
     assert not stale.exists()  # an earlier export's shot that is gone
-    assert len(list(keys.glob("*.png"))) == 3
+    assert users.exists()
+    assert len(list(keys.glob("*.png"))) == 4
     code, err = cli("keyframes", tmp_path / "nope.mp4", "-o", keys)
     assert code == 3
     assert_one_line_error(err, "nope.mp4")

@@ -174,7 +174,7 @@ def test_resume_reuses_finished_segments_and_start_over(
 
 def test_work_folder_is_locked(clip: Path, const_config: RestoreConfig, tmp_path: Path) -> None:
     work = tmp_path / "work"
-    work.mkdir()
+    WorkDir(work).claim(clip, tmp_path / "o.mkv", default=False)
     sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         (work / "lock").write_text(f"{sleeper.pid}\n")

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
+import stat
 import threading
 from pathlib import Path
 
@@ -11,12 +14,13 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import make_const_weights
+from conftest import assert_one_line_error, make_const_weights
 from mediagen import make_video
 
 from filmcolor.cli import main
-from filmcolor.config import LossConfig, TrainConfig
-from filmcolor.errors import InputError
+from filmcolor.config import LossConfig, ModelConfig, TrainConfig
+from filmcolor.errors import InputError, UsageError, WeightsError
+from filmcolor.model.unet import ColorUNet
 from filmcolor.model.weights import load_weights
 from filmcolor.train import data
 from filmcolor.train.loop import TrainProgress, fit
@@ -259,3 +263,148 @@ def test_rarity_weights_favour_rare_colours() -> None:
     assert w[rare_bin] > 3 * w[gray_bin]
     assert float((prior * w).sum()) == pytest.approx(1.0)
     assert torch.allclose(rarity_weights(prior, 0.0)[prior > 0], torch.tensor(1.0))
+
+
+# --- outputs: never replaced without --overwrite; checkpoints checked before use ---------
+
+
+def test_train_refuses_to_replace_outputs_without_overwrite(frames: Path, tmp_path: Path) -> None:
+    weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
+    out = tmp_path / "mine.safetensors"
+    ckpt = out.with_suffix(".ckpt")
+    out.write_bytes(b"the user's own file")
+    steps: list[TrainProgress] = []
+    with pytest.raises(UsageError, match=r"mine\.safetensors: already exists.*--overwrite"):
+        fit(_config(frames, out, weights), progress=steps.append)
+    assert out.read_bytes() == b"the user's own file" and not ckpt.exists() and steps == []
+    out.unlink()
+    ckpt.write_bytes(b"another run's checkpoint")
+    with pytest.raises(UsageError, match=r"--overwrite.*--resume"):
+        fit(_config(frames, out, weights), progress=steps.append)
+    assert ckpt.read_bytes() == b"another run's checkpoint" and not out.exists()
+    ckpt.unlink()
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "metrics.json").write_text("{}")
+    with pytest.raises(UsageError, match=r"metrics\.json: already exists"):
+        fit(_config(frames, out, weights, report_dir=str(report)), progress=steps.append)
+    assert (report / "metrics.json").read_text() == "{}" and steps == []
+    assert sorted(p.name for p in tmp_path.rglob("*")) == [
+        "init.safetensors",
+        "metrics.json",
+        "report",
+    ]
+
+
+def test_cli_init_as_output_needs_overwrite_and_outputs_follow_the_umask(
+    frames: Path, tmp_path: Path
+) -> None:
+    weights = make_const_weights(tmp_path / "w.safetensors", ab=(0.0, 0.0))
+    before = weights.read_bytes()
+    args = ["train", "--frames", str(frames), "-o", str(weights), "--init", str(weights)]
+    args += ["--device", "cpu", "--steps", "2", "--batch-size", "4", "--size", "64", "-q"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.stderr
+    assert_one_line_error(result.stderr, str(weights), "already exists", "--overwrite")
+    assert weights.read_bytes() == before
+    old = os.umask(0o027)
+    try:
+        result = CliRunner().invoke(main, [*args, "--overwrite"])
+    finally:
+        os.umask(old)
+    assert result.exit_code == 0, result.stderr
+    assert weights.read_bytes() != before  # replaced by the tuned weights, read first
+    _, _, meta = load_weights(weights)
+    assert meta["init"] == str(weights)
+    for path in (weights, weights.with_suffix(".ckpt")):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o640, path
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt", "w.safetensors"]
+
+
+def test_resume_replaces_its_own_files_and_no_others(frames: Path, tmp_path: Path) -> None:
+    weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
+    report = tmp_path / "report"
+    cfg = _config(frames, tmp_path / "r.safetensors", weights, report_dir=str(report))
+    stop = threading.Event()
+
+    def stop_at_3(p: TrainProgress) -> None:
+        if p.step == 3:
+            stop.set()
+
+    first = fit(cfg, progress=stop_at_3, stop=stop)
+    assert first.stopped == "interrupted" and (report / "metrics.json").is_file()
+    with pytest.raises(UsageError, match="already exists"):
+        fit(cfg)  # a fresh run over the same files
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "loss.png").write_bytes(b"mine")
+    with pytest.raises(UsageError, match=r"loss\.png: already exists"):
+        fit(dataclasses.replace(cfg, report_dir=str(other)), resume=True)
+    assert (other / "loss.png").read_bytes() == b"mine"
+    second = fit(cfg, resume=True)
+    assert second.steps_done == 6
+    assert json.loads((report / "metrics.json").read_text())["final"] is True
+    leftovers = [p.name for p in tmp_path.rglob("*") if ".part" in p.name]
+    assert leftovers == []
+
+
+def _resume_cli(frames: Path, out: Path) -> tuple[int, str]:
+    args = ["train", "--frames", str(frames), "-o", str(out), "--resume", "--device", "cpu"]
+    result = CliRunner().invoke(main, [*args, "-q"])
+    return result.exit_code, result.stderr
+
+
+def test_unloadable_checkpoints_get_our_own_message(frames: Path, tmp_path: Path) -> None:
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (print, ("this must never run",))
+
+    out = tmp_path / "e.safetensors"
+    torch.save({"format": "filmcolor-checkpoint-1", "x": Evil()}, out.with_suffix(".ckpt"))
+    code, err = _resume_cli(frames, out)
+    assert code == 5, err
+    assert_one_line_error(err, "not a filmcolor checkpoint", "Python objects", "--resume")
+    assert "weights_only" not in err and "must never run" not in err
+    out.with_suffix(".ckpt").write_bytes(b"PK\x03\x04 damaged")
+    code, err = _resume_cli(frames, out)
+    assert code == 5, err
+    assert_one_line_error(err, "not a filmcolor checkpoint", "damaged")
+    assert "weights_only" not in err
+    weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
+    with pytest.raises(WeightsError, match="--init"):
+        fit(_config(frames, tmp_path / "x.safetensors", out.with_suffix(".ckpt")))
+    assert weights.exists()
+
+
+def _checkpoint(path: Path, frames: Path, model_config: dict[str, object], model: dict) -> Path:
+    from filmcolor.train.loop import CHECKPOINT_FORMAT, _plain
+
+    config = _plain(_config(frames, path, path).to_dict())
+    config["model"] = model_config
+    torch.save({"format": CHECKPOINT_FORMAT, "config": config, "model": model}, path)
+    return path
+
+
+def test_init_checkpoint_is_checked_before_a_model_is_built(
+    frames: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import filmcolor.train.loop as loop
+
+    def no_model(config: ModelConfig) -> None:
+        raise AssertionError(f"a model of {config} was built from a bad checkpoint")
+
+    monkeypatch.setattr(loop, "ColorUNet", no_model)
+    state = {k: v.clone() for k, v in ColorUNet(ModelConfig()).state_dict().items()}
+    default = ModelConfig().to_dict()
+    bomb = {**default, "decoder_channels": [20000] * 5}
+    nan = {**state, "head.weight": torch.full_like(state["head.weight"], float("nan"))}
+    wrong = {**state, "head.bias": torch.zeros(3)}
+    cases = [
+        ("bomb", bomb, {}, "decoder_channels"),
+        ("nan", default, nan, "NaN or infinite"),
+        ("wrong", default, wrong, "wrong shape"),
+    ]
+    for name, model_config, tensors, needle in cases:
+        ckpt = _checkpoint(tmp_path / f"{name}-init.ckpt", frames, model_config, tensors)
+        with pytest.raises(WeightsError, match=needle):
+            fit(_config(frames, tmp_path / f"{name}.safetensors", ckpt))

@@ -6,10 +6,15 @@ Layout (defaults):
   record of what was done; ``jobs.db.lock`` beside it: an exclusive ``flock`` held for the
   daemon's life, so two daemons never share one state (the kernel drops it when a daemon
   dies, even by ``kill -9``).
-- ``OUT_DIR/.filmcolor/staging/``: the worker writes each result here (as
-  ``JOBID-NAME``; restore's own temporary files land here too), then the daemon moves it
-  into OUT_DIR with a no-clobber rename. OUT_DIR itself only ever receives finished files;
-  the staging folder is emptied at every start.
+- ``OUT_DIR/.filmcolor/jobs.db.staging/`` (``STATE.staging`` beside ``--state``): the
+  worker writes each result here (as ``JOBID-NAME``; restore's own temporary files land
+  here too), then the daemon moves it into OUT_DIR with a no-clobber rename. OUT_DIR itself
+  only ever receives finished files. The folder is marked as filmcolor's own
+  (``STAGING_MARKER``) and at every start cleared of what workers leave there; a folder of
+  that name holding other files is refused.
+
+Every path is resolved first (links, ``..``), so two spellings of one job database share
+one lock, and two spellings of one IN_DIR one set of jobs.
 - ``IN_DIR/failed/`` (``--failed``): quarantined sources, each with ``NAME.error.json``.
 - ``--done DIR``: where finished sources go; without it they stay in place (the job table
   remembers them, so they are not processed again).
@@ -47,6 +52,7 @@ import fcntl
 import json
 import logging
 import os
+import re
 import select
 import shutil
 import signal
@@ -60,7 +66,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..atomic import pid_alive
-from ..config import RestoreConfig
+from ..config import RestoreConfig, bounded, check_bounds
 from ..errors import InputError, UsageError
 from .jobs import Job, JobStore
 from .logs import event
@@ -69,6 +75,11 @@ from .worker import WORKER_MODULE, encode_config
 
 STATE_DIR = ".filmcolor"
 STATE_NAME = "jobs.db"
+#: Marks a staging folder as the daemon's own.
+STAGING_MARKER = ".filmcolor-staging"
+#: What workers leave in staging: ``JOBID-NAME`` results, restore's hidden temporary files
+#: and segment work folders beside them.
+_STAGED = re.compile(r"\.?\d+-.+")
 
 
 def default_state_path(out_dir: Path) -> Path:
@@ -78,7 +89,8 @@ def default_state_path(out_dir: Path) -> Path:
 
 @dataclass(frozen=True)
 class WatchOptions:
-    """Settings of one daemon (the ``filmcolor watch`` options)."""
+    """Settings of one daemon (the ``filmcolor watch`` options). Times are in seconds, at
+    most a day; a value out of its bounds raises ``SettingValueError`` (exit 2)."""
 
     in_dir: Path
     out_dir: Path
@@ -87,18 +99,21 @@ class WatchOptions:
     done_dir: Path | None = None
     failed_dir: Path | None = None
     #: Seconds between full rescans of IN_DIR.
-    poll: float = 5.0
+    poll: float = bounded(5.0, 0.05, 86400)
     #: Seconds a file's size and mtime must stay unchanged before it is taken.
-    settle: float = 5.0
+    settle: float = bounded(5.0, 0, 86400)
     #: Retries after the first failed try (so ``retries + 1`` tries in all).
-    retries: int = 2
+    retries: int = bounded(2, 0, 100)
     #: Seconds before the first retry; doubled for each further one.
-    backoff: float = 30.0
-    workers: int = 1
+    backoff: float = bounded(30.0, 0, 86400)
+    workers: int = bounded(1, 1, 64)
     #: Rescans only (no inotify), for network filesystems.
     polling: bool = False
     #: Seconds a stop waits for running jobs before it interrupts them.
-    grace: float = 30.0
+    grace: float = bounded(30.0, 0, 86400)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
 
 
 @dataclass
@@ -162,12 +177,13 @@ class WatchService:
 
     def __init__(self, options: WatchOptions) -> None:
         o = options
-        self.in_dir = Path(o.in_dir).absolute()
-        self.out_dir = Path(o.out_dir).absolute()
-        self.state = Path(o.state).absolute() if o.state else default_state_path(self.out_dir)
-        self.staging = self.state.parent / "staging"
-        self.done_dir = Path(o.done_dir).absolute() if o.done_dir else None
-        self.failed_dir = Path(o.failed_dir).absolute() if o.failed_dir else self.in_dir / "failed"
+        # resolved: a link or a ``..`` spelling must name the same lock and the same jobs
+        self.in_dir = Path(o.in_dir).resolve()
+        self.out_dir = Path(o.out_dir).resolve()
+        self.state = Path(o.state).resolve() if o.state else default_state_path(self.out_dir)
+        self.staging = self.state.with_name(f"{self.state.name}.staging")
+        self.done_dir = Path(o.done_dir).resolve() if o.done_dir else None
+        self.failed_dir = Path(o.failed_dir).resolve() if o.failed_dir else self.in_dir / "failed"
         self.options = o
         self.instance = uuid.uuid4().hex[:12]
         self.store: JobStore | None = None
@@ -261,9 +277,36 @@ class WatchService:
         for job in self.store.all("failed"):
             if job.moved_to is None and _same_version(Path(job.path), job):
                 self._quarantine(job)
-        if self.staging.exists():
-            shutil.rmtree(self.staging)
+        self._claim_staging()  # made at start-up already; idempotent
+        self._clear_staging()
+
+    def _claim_staging(self) -> None:
+        """Make the staging folder, or take over this daemon's own; refuse anybody else's."""
+        marker = self.staging / STAGING_MARKER
+        if self.staging.is_dir() and not marker.exists():
+            others = sorted(e.name for e in self.staging.iterdir())
+            if others:
+                raise UsageError(
+                    f"{self.staging}: holds files filmcolor did not make ({others[0]}, ...); "
+                    "move them away or give another --state"
+                )
+        elif self.staging.exists() and not self.staging.is_dir():
+            raise UsageError(f"{self.staging}: is a file; move it away or give another --state")
         self.staging.mkdir(parents=True, exist_ok=True)
+        marker.touch()
+
+    def _clear_staging(self, folders: bool = True) -> None:
+        """Remove what workers left in staging (results not committed, temporary files and,
+        with ``folders``, segment work folders); nothing else."""
+        for entry in self.staging.iterdir():
+            if not _STAGED.fullmatch(entry.name):
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                if folders:
+                    shutil.rmtree(entry, ignore_errors=True)
+            else:
+                with contextlib.suppress(OSError):
+                    entry.unlink()
 
     # -- moving files --------------------------------------------------------------------
 
@@ -538,6 +581,7 @@ class WatchService:
         o = self.options
         self._check_folders()
         self._take_lock()
+        self._claim_staging()
         self.store = JobStore(self.state)
         watcher = Watcher(
             self.in_dir, settle=o.settle, rescan_every=o.poll, use_events=not o.polling
@@ -677,10 +721,8 @@ class WatchService:
                 self.store.requeue(handle.job.id, count_attempt=False)
                 handle.job = None
         self.workers = []
-        if self.staging.exists():
-            for leftover in self.staging.iterdir():
-                with contextlib.suppress(OSError):
-                    leftover.unlink()
+        if self.staging.is_dir() and (self.staging / STAGING_MARKER).exists():
+            self._clear_staging(folders=False)  # a long film's segments resume next start
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)

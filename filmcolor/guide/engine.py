@@ -33,10 +33,12 @@ smoother the guide estimates the flow itself). In order:
 2. the carried layers (forward from references and hints, backward from later references)
    replace it with weight ``conf``: ``ab = conf · carried + (1 − conf) · ab``.
 
-Hints are drawn at their start frame (``hints.rasterize``) and carried by the flow like a
-reference until their end time (or the shot's end): re-drawing the same box on every frame
-would leave the colour where the object *was*, so the region is only given once and then
-follows the picture.
+Hints are drawn at their start frame and carried by the flow like a reference until their
+end time (or the shot's end): re-drawing the same box on every frame would leave the colour
+where the object *was*, so the region is only given once and then follows the picture. All
+hints share one ``hints.HintCanvas`` (one set of planes, one flow step a frame), so a file
+of thousands of hints costs no more memory than one; the pre-pass only finds each hint's
+start frame (in time order, stopping once every hint has one).
 """
 
 from __future__ import annotations
@@ -54,12 +56,12 @@ import numpy as np
 import torch
 
 from ..color import rgb_to_lab
-from ..config import GuideConfig, TemporalConfig
+from ..config import GuideConfig, LimitsConfig, TemporalConfig
 from ..model.colorizer import Colorizer
 from ..temporal.cuts import CutDetector
 from ..temporal.flow import FlowEstimator, warp
 from ..temporal.smooth import FramePlan
-from .hints import load_hints, rasterize
+from .hints import HintCanvas, load_hints
 from .match import StyleSource, match_colour, style_source
 from .propagate import (
     Layer,
@@ -168,6 +170,7 @@ class Guide:
         #: Frame references as style sources, for the frames their carried colour misses.
         self.frame_styles: list[StyleSource] = []
         self.propagator = Propagator(config.decay, config.luma_sigma, self.flows)
+        self.canvas = HintCanvas(config.decay, config.luma_sigma, self.flows)
         self.summary: dict[str, Any] = {
             "references": [],
             "hints": [],
@@ -198,20 +201,24 @@ class Guide:
         hints: list[Hint] | None = None,
         rate: Fraction | None = None,
         first_index: int = 0,
+        limits: LimitsConfig | None = None,
     ) -> Guide:
         """Load (unless given) the references and hints of ``config`` and run the pre-pass
         over ``frames`` (see the module docstring). ``time_base`` turns pts into seconds;
-        ``rate`` is the film's frame rate (for hints given in frames)."""
+        ``rate`` is the film's frame rate (for hints given in frames); ``limits`` bound the
+        number of references and hints and the size of the pictures (default: the
+        defaults)."""
         t0 = time.perf_counter()
-        if references is None:
-            references = []
-            if config.references or config.references_dir:
-                references = load_references(config)
-        if hints is None:
+        limits = limits or LimitsConfig()
+        if hints is None:  # a cheap file, checked before any reference picture is read
             hints = []
             if config.hints:
                 start = cls._start_time(frames, time_base)
-                hints = load_hints(config.hints, rate=rate, start=start)
+                hints = load_hints(config.hints, rate=rate, start=start, limits=limits)
+        if references is None:
+            references = []
+            if config.references or config.references_dir:
+                references = load_references(config, limits)
         guide = cls(config, colorizer, temporal, first_index)
         guide._time_base = time_base
         guide._load(references, hints)
@@ -258,7 +265,7 @@ class Guide:
             if found:
                 self._pass(frames, time_base, found, search=[])
         if self.hints:
-            self._pass(frames, time_base, self.hints, search=[], backward=False)
+            self._hint_pass(frames, time_base)
         for a in self.anchors:
             if a.layer is None:
                 a.info["kind"] = "style"
@@ -279,6 +286,27 @@ class Guide:
         for a in self.hints:
             if "frame" in a.info:
                 self._by_index.setdefault(a.info["frame"], []).append(a)
+
+    def _hint_pass(self, frames: FrameSource, time_base: Fraction) -> None:
+        """One decode of the film (until every hint has its frame): each hint starts at the
+        first frame at or after its start time. Hints are taken in time order, so this is
+        linear in frames plus hints."""
+        starts = [(a.time if a.time is not None else Fraction(0), a) for a in self.hints]
+        starts.sort(key=lambda item: item[0])
+        k = 0
+        index = self._first_index - 1
+        self._shape = (0, 0)
+        for pts, L in frames():
+            index += 1
+            h, w = np.shape(L)
+            self._shape = (h, w)
+            t = pts * time_base
+            while k < len(starts) and starts[k][0] <= t:
+                starts[k][1].info["frame"] = index
+                starts[k][1].info["seconds"] = round(float(t), 6)
+                k += 1
+            if k == len(starts):
+                break
 
     def _pass(
         self,
@@ -347,11 +375,6 @@ class Guide:
                 a.best = (0.0, index, pts)
             return
         assert a.time is not None
-        if a.kind == "hint":
-            # a hint starts at the first frame at or after its start time
-            if t >= a.time and a.best is None:
-                a.best = (0.0, index, pts)
-            return
         dist = abs(float(t - a.time))
         if a.best is None or dist < a.best[0]:
             a.best = (dist, index, pts)
@@ -370,9 +393,6 @@ class Guide:
         cfg = self.config
         a.info["frame"] = idx
         a.info["seconds"] = round(float(pts * time_base), 6)
-        if a.kind == "hint":
-            a.best = None
-            return
         if a.time is not None and a.index is None and a.best[0] > MAX_TIME_GAP:
             # its time is outside the decoded frames (past the end, or another segment's)
             a.info["note"] = (
@@ -478,17 +498,20 @@ class Guide:
             flow = trust = None
             if prev is not None and not cut and prev.shape == L.shape:
                 flow, trust = flow_trust(self.flows, L, prev, self.temporal.luma_sigma)
-        self.propagator.step(L, flow, trust, pts * self._time_base)
+        now = pts * self._time_base
+        self.propagator.step(L, flow, trust, now)
+        self.canvas.step(L, flow, trust, now)
+        starting: list[Hint] = []
         for a in self._by_index.get(index, ()):
             if a.kind == "reference":
                 assert a.layer is not None
                 self.propagator.add(a.layer, None)
             else:
-                hint = a.source
-                assert isinstance(hint, Hint)
-                hab, hconf = rasterize(hint, *L.shape)
-                self.propagator.add(Layer(hab, L.copy(), hconf), hint.end)
-        carried = self.propagator.colour(L)
+                assert isinstance(a.source, Hint)
+                starting.append(a.source)
+        if starting:
+            self.canvas.paint(starting, L)
+        carried = merge(self.propagator.colour(L), self.canvas.colour(L))
         for a in self.anchors:
             packed = a.backward.pop(index, None)
             if packed is not None:
@@ -510,20 +533,23 @@ def guide_picture(
     *,
     references: list[Reference] | None = None,
     hints: list[Hint] | None = None,
+    limits: LimitsConfig | None = None,
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """References and hints applied to one still picture at render size.
 
     ``L`` ``(h, w)`` float32 L in [0, 100], ``ab`` the model's ``(2, h, w)`` float32 Lab ab.
     A reference whose luma matches the picture's (``MATCH_MIN``) is aligned and laid on it,
-    any other steers by feature matching; hints apply from time 0 (a still has no time).
+    any other steers by feature matching; hints apply from time 0 (a still has no time),
+    drawn in file order, each over the ones before. ``limits`` as for ``Guide.prepare``.
     Returns the guided ``(2, h, w)`` ab and the ``RestoreReport.guide`` summary.
     """
+    limits = limits or LimitsConfig()
+    if hints is None:
+        hints = load_hints(config.hints, limits=limits) if config.hints else []
     if references is None:
         references = []
         if config.references or config.references_dir:
-            references = load_references(config)
-    if hints is None:
-        hints = load_hints(config.hints) if config.hints else []
+            references = load_references(config, limits)
     flows = FlowEstimator("fast")
     summary: dict[str, Any] = {"references": [], "hints": [], "frames_guided": 0}
     styles: list[StyleSource] = []
@@ -544,9 +570,11 @@ def guide_picture(
             )
             info["kind"] = "style"
         summary["references"].append(info)
+    if hints:
+        canvas = HintCanvas(config.decay, config.luma_sigma)
+        canvas.paint(hints, L)
+        carried = merge(carried, canvas.drawn())
     for hint in hints:
-        hab, hconf = rasterize(hint, h, w)
-        carried = merge(carried, (hab, hconf))
         summary["hints"].append({"shape": hint.shape, "coords": list(hint.coords)})
     out = ab
     if styles:

@@ -36,8 +36,9 @@ import torch
 from ..atomic import atomic_output
 from ..color import luma_range
 from ..compose import luma_L, luma_tensor
-from ..config import ColorizeConfig, TemporalConfig
+from ..config import ColorizeConfig, LimitsConfig, TemporalConfig
 from ..errors import InputError, MediaError, UsageError
+from ..jsonfile import read_json
 from ..media.decode import DecodeStats, LumaFrame, iter_media
 from ..media.kinds import is_image_path
 from ..media.probe import MediaInfo, open_input, probe
@@ -131,6 +132,18 @@ def _previous_files(out_dir: Path) -> list[Path]:
     )
 
 
+def _exported_by_manifest(out_dir: Path) -> set[Path]:
+    """The pictures the earlier export's ``keyframes.json`` lists: the only files an export
+    with ``overwrite`` may delete when their shot no longer exists (a picture with a timecode
+    name that filmcolor did not write is left alone)."""
+    try:
+        data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
+        names = {str(k["file"]) for k in data["keyframes"]}
+    except (OSError, ValueError, RecursionError, KeyError, TypeError):
+        return set()
+    return {p for p in _previous_files(out_dir) if p.name in names and p.name != MANIFEST}
+
+
 def _frames_total(info: MediaInfo) -> int | None:
     if info.frame_count:
         return info.frame_count
@@ -148,6 +161,7 @@ def export_keyframes(
     progress: Callable[[KeyframeProgress], None] | None = None,
     render_size: int = _DEFAULT_RENDER_SIZE,
     temporal: TemporalConfig | None = None,
+    max_pixels: int = LimitsConfig().max_pixels,
 ) -> list[KeyframeInfo]:
     """Write one gray PNG per shot of the video ``src`` into ``out_dir`` (see the module
     docstring) and ``keyframes.json``; return what was written, in time order.
@@ -160,9 +174,11 @@ def export_keyframes(
             ``UsageError``.
         render_size, temporal: the ``restore`` settings whose shots to find (render size of
             the model; cut threshold and ratio).
+        max_pixels: the largest frame (width × height) read (``LimitsConfig``).
     Raises:
-        InputError: ``src`` missing or not a video. UsageError: ``out_dir`` is a file or holds
-        an earlier export. MediaError: nothing decodable.
+        InputError: ``src`` missing or not a video, or its frames larger than ``max_pixels``.
+        UsageError: ``out_dir`` is a file or holds an earlier export. MediaError: nothing
+        decodable.
     """
     src_p, out_p = Path(src), Path(out_dir)
     if pick not in ("first", "sharpest"):
@@ -170,7 +186,7 @@ def export_keyframes(
     if is_image_path(src_p):
         raise UsageError(f"{src_p}: is an image; keyframes takes a video (colour the image)")
     temporal = temporal or TemporalConfig()
-    info = probe(src_p)
+    info = probe(src_p, max_pixels)
     if out_p.exists() and not out_p.is_dir():
         raise UsageError(f"{out_p}: is a file; give a folder for the keyframes")
     out_p.mkdir(parents=True, exist_ok=True)
@@ -180,7 +196,7 @@ def export_keyframes(
             f"{out_p}: holds keyframes of an earlier export ({previous[0].name}); pass "
             "--overwrite to replace them, or choose another folder"
         )
-    stale = set(previous)
+    stale = _exported_by_manifest(out_p)
 
     shape = render_shape(info.height, info.width, render_size)
     detector = CutDetector(temporal.cut_threshold, temporal.cut_ratio)
@@ -210,7 +226,7 @@ def export_keyframes(
     stats = DecodeStats()
     index = -1
     with open_input(src_p) as container:
-        for item in iter_media(container, info, stats):
+        for item in iter_media(container, info, stats, max_pixels=max_pixels):
             if not isinstance(item, LumaFrame):
                 continue
             index += 1
@@ -255,8 +271,12 @@ def export_keyframes(
 
 
 def read_manifest(out_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The ``keyframes.json`` of an export folder. ``InputError`` when there is none."""
+    """The ``keyframes.json`` of an export folder. ``InputError`` when there is none,
+    ``UsageError`` when it is not JSON or nested too deeply (``filmcolor.jsonfile``)."""
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
         raise InputError(f"{path}: no such file; export keyframes with 'filmcolor keyframes'")
-    return json.loads(path.read_text(encoding="utf-8"))
+    data = read_json(path)
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: not a keyframes.json written by 'filmcolor keyframes'")
+    return data

@@ -29,16 +29,24 @@ an error.
 Pictures are read with OpenCV (as ``media/images.py`` does: the image I/O library of the
 project) into ``(H, W, 3)`` uint8 sRGB with the EXIF orientation applied; 16-bit files are
 reduced to 8 bits. A gray picture is refused: a reference is there to give colour.
+
+Limits (``LimitsConfig``): every picture is checked against ``max_pixels`` from its header
+before it is decoded (exit 3); the references of a run (``--reference`` files, the entries
+of a list, the images of a folder, gray ones included) are counted, and their times checked
+for duplicates, before any picture is read: more than ``max_references`` is a usage error
+(exit 2), as is JSON nested deeper than ``MAX_JSON_DEPTH``. A picture named several times is
+read once.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import os
 import re
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -46,8 +54,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..config import GuideConfig
+from ..config import GuideConfig, LimitsConfig
 from ..errors import InputError, UsageError
+from ..jsonfile import read_json
+from ..media.images import check_picture_size
 from ..media.kinds import IMAGE_EXTENSIONS
 from .types import Reference
 
@@ -60,6 +70,8 @@ NAME_FORMAT = "HH-MM-SS.mmm.png or MM-SS.mmm.png, optionally HH-MM-SS.mmm_anythi
 GRAY_SPREAD = 6
 #: A picture is gray when fewer than this share of its pixels are coloured.
 GRAY_SHARE = 0.001
+
+_DEFAULT_LIMITS = LimitsConfig()
 
 # [-][HH<sep>]MM<sep>SS[.fff] with <sep> one of - or : (not mixed), then _anything.
 _TIMECODE = re.compile(
@@ -123,15 +135,19 @@ def parse_time(value: Any) -> Fraction | None:
     raise ValueError(f"{value!r} is not a time (HH:MM:SS.mmm, MM:SS.mmm or seconds)")
 
 
-def read_rgb(path: str | os.PathLike[str]) -> np.ndarray:
+def read_rgb(
+    path: str | os.PathLike[str], max_pixels: int = _DEFAULT_LIMITS.max_pixels
+) -> np.ndarray:
     """Read an image file as ``(H, W, 3)`` uint8 sRGB, EXIF orientation applied (16-bit
-    files reduced to 8 bits, alpha dropped). ``InputError`` when missing or unreadable."""
+    files reduced to 8 bits, alpha dropped). ``InputError`` when missing, unreadable or
+    larger than ``max_pixels`` (from its header, before decoding)."""
     p = Path(path)
     if not p.is_file():
         what = "is a folder, not an image" if p.is_dir() else "no such file"
         raise InputError(f"{p}: {what}; check the reference path")
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty (0 bytes); was it copied completely?")
+    check_picture_size(p, max_pixels)
     # IMREAD_COLOR applies the EXIF orientation and gives 8-bit BGR from any depth.
     img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_COLOR)
     if img is None:
@@ -147,9 +163,16 @@ def is_gray(rgb: np.ndarray) -> bool:
     return float(np.mean(spread > GRAY_SPREAD)) < GRAY_SHARE
 
 
-def load_reference(path: str | os.PathLike[str], time: Fraction | None) -> Reference:
-    """One reference picture, checked: ``InputError`` if unreadable, ``UsageError`` if gray."""
-    rgb = read_rgb(path)
+def load_reference(
+    path: str | os.PathLike[str],
+    time: Fraction | None,
+    max_pixels: int = _DEFAULT_LIMITS.max_pixels,
+    rgb: np.ndarray | None = None,
+) -> Reference:
+    """One reference picture, checked: ``InputError`` if unreadable or larger than
+    ``max_pixels``, ``UsageError`` if gray. ``rgb``: its pixels, when already read."""
+    if rgb is None:
+        rgb = read_rgb(path, max_pixels)
     if is_gray(rgb):
         raise UsageError(
             f"{path}: is gray; colour it first (a reference gives the colours of its frame)"
@@ -161,97 +184,144 @@ def _time_from_name(path: Path) -> Fraction | None:
     return parse_timecode(path.stem)
 
 
-def _list_entries(path: Path) -> list[tuple[Any, Any, str]]:
-    """(time, image, where) of each entry of a JSON or CSV reference list."""
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise UsageError(f"{path}: not a UTF-8 text file ({exc.reason}); save it as UTF-8") from exc
+def _too_many(max_references: int) -> str:
+    return (
+        f"more than {max_references} reference pictures, the limit; raise it with "
+        "--max-references (max-references in a --config file), or give fewer"
+    )
+
+
+def _list_entries(path: Path, max_references: int) -> list[tuple[Any, Any, str]]:
+    """(time, image, where) of each entry of a JSON or CSV reference list, at most
+    ``max_references`` of them (counted before the list is parsed)."""
     if path.suffix.lower() == ".json":
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise UsageError(f"{path}: invalid JSON: {exc}; fix the file there") from exc
+        # every entry is an object; so may be the list's wrapper
+        data = read_json(
+            path, max_objects=max_references + 1, too_many=f"lists {_too_many(max_references)}"
+        )
         if isinstance(data, dict):
             if set(data) != {"references"}:
                 raise UsageError(
                     f'{path}: expected a list or {{"references": [...]}}, got the keys '
-                    f"{sorted(data)}; fix the file"
+                    f"{sorted(data)[:5]}; fix the file"
                 )
             data = data["references"]
         if not isinstance(data, list):
             raise UsageError(f'{path}: expected a list of {{"time": ..., "image": ...}}')
+        if len(data) > max_references:
+            raise UsageError(f"{path}: lists {_too_many(max_references)}")
         out = []
         for i, entry in enumerate(data):
             where = f"entry {i + 1}"
             if not isinstance(entry, dict) or "image" not in entry:
                 raise UsageError(
-                    f'{path}: {where} is not {{"time": ..., "image": "file"}}: {entry!r}'
+                    f'{path}: {where} is not {{"time": ..., "image": "file"}}: {entry!r:.80}'
                 )
             unknown = sorted(set(entry) - {"time", "image"})
             if unknown:
                 raise UsageError(f"{path}: {where}: unknown key '{unknown[0]}' (time, image)")
             out.append((entry.get("time"), entry["image"], where))
         return out
-    rows = list(csv.reader(text.splitlines()))
-    rows = [r for r in rows if any(c.strip() for c in r)]
-    header = [c.strip().lower() for c in rows[0]] if rows else []
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path}: not a UTF-8 text file ({exc.reason}); save it as UTF-8") from exc
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        for n, row in enumerate(csv.reader(text.splitlines()), start=1):
+            if not any(c.strip() for c in row):
+                continue
+            if len(rows) > max_references:  # the header and max_references rows are in
+                raise UsageError(f"{path}: lists {_too_many(max_references)}")
+            rows.append((n, row))
+    except csv.Error as exc:
+        raise UsageError(f"{path}: not a CSV list of time,image ({exc}); fix the file") from None
+    header = [c.strip().lower() for c in rows[0][1]] if rows else []
     if "time" not in header or "image" not in header:
         raise UsageError(f"{path}: the first line must be the header 'time,image'")
     ti, ii = header.index("time"), header.index("image")
     out = []
-    for n, row in enumerate(rows[1:], start=2):
+    for n, row in rows[1:]:
         if len(row) != len(header):
             raise UsageError(f"{path}: line {n} has {len(row)} fields, not {len(header)}")
         out.append((row[ti].strip(), row[ii].strip(), f"line {n}"))
     return out
 
 
-def _from_list(path: Path) -> list[Reference]:
-    refs = []
-    for time_value, image, where in _list_entries(path):
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A reference picture named by the user, before it is read."""
+
+    path: Path
+    time: Fraction | None
+    #: A folder's picture: passed over when gray (else a gray one is an error).
+    optional: bool = False
+
+
+def _planned_list(path: Path, max_references: int) -> list[_Planned]:
+    out = []
+    for time_value, image, where in _list_entries(path, max_references):
         if not isinstance(image, str) or not image.strip():
-            raise UsageError(f"{path}: {where}: 'image' must be a file name, not {image!r}")
+            raise UsageError(f"{path}: {where}: 'image' must be a file name, not {image!r:.80}")
         try:
             time = parse_time(time_value)
         except ValueError as exc:
             raise UsageError(f"{path}: {where}: {exc}") from None
-        image_path = path.parent / Path(image).expanduser()
-        refs.append(load_reference(image_path, time))
-    if not refs:
+        out.append(_Planned(path.parent / Path(image).expanduser(), time))
+    if not out:
         raise UsageError(f"{path}: lists no references")
-    return refs
+    return out
 
 
-def _from_dir(folder: Path) -> list[Reference]:
-    """The coloured pictures of a folder. Gray ones are passed over (logged): they are the
-    keyframes the user has not coloured (yet)."""
-    refs, gray = [], []
+def _planned_dir(folder: Path, max_references: int, names: bool = True) -> list[_Planned]:
+    """The folder's images (named by timecode), counted and named before any is read;
+    ``names`` False only counts them (a name that is no timecode is found when loading)."""
+    out = []
     for p in sorted(folder.iterdir()):
-        if p.name.startswith(".") or not p.is_file() or p.suffix.lower() not in IMAGE_EXTENSIONS:
+        if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
             continue  # keyframes.json, notes, editor backups
+        if len(out) == max_references:
+            raise UsageError(
+                f"{folder}: holds {_too_many(max_references)} (images, gray ones included)"
+            )
         time = _time_from_name(p)
-        if time is None:
+        if time is None and names:
             raise UsageError(
                 f"{p}: the name is not a timecode; name references in a folder "
                 f"{NAME_FORMAT} (as 'filmcolor keyframes' writes them)"
             )
-        rgb = read_rgb(p)
-        if is_gray(rgb):
-            gray.append(p.name)
-            continue
-        refs.append(Reference(path=str(p), rgb=rgb, time=time))
-    if gray:
-        log.info("%s: %d gray picture(s) passed over (not coloured): %s", folder, len(gray), gray)
-    if not refs:
-        what = "only gray pictures" if gray else "no images"
-        raise UsageError(f"{folder}: holds {what}; colour some keyframes first")
-    return refs
+        out.append(_Planned(p, time, optional=True))
+    return out
 
 
-def check_paths(config: GuideConfig) -> None:
-    """``InputError`` naming the first reference, reference folder/list or hints file that
-    does not exist (a cheap check before a long run; contents are checked when loaded)."""
+def _plan(
+    config: GuideConfig, limits: LimitsConfig, names: bool = True
+) -> tuple[list[_Planned], list[_Planned]]:
+    """The ``--reference`` pictures and the folder's or list's, counted against
+    ``limits.max_references`` and their times checked for duplicates, without reading any
+    picture (``UsageError``); ``names`` as for ``_planned_dir``."""
+    given = [_Planned(Path(p), _time_from_name(Path(p))) for p in config.references]
+    if len(given) > limits.max_references:
+        raise UsageError(f"--reference: {_too_many(limits.max_references)}")
+    listed: list[_Planned] = []
+    if config.references_dir:
+        source = Path(config.references_dir)
+        room = limits.max_references - len(given)
+        if source.is_dir():
+            listed = _planned_dir(source, room, names)
+        elif source.suffix.lower() in (".json", ".csv"):
+            listed = _planned_list(source, room)
+        else:
+            raise UsageError(
+                f"{source}: --references takes a folder of images named by timecode, or a "
+                ".json or .csv list of time and image; for one picture use --reference"
+            )
+    # a folder's gray pictures are passed over, so only the others must have a time each
+    _check_unique((r.time, str(r.path)) for r in given + listed if not r.optional)
+    return given, listed
+
+
+def _check_exist(config: GuideConfig) -> None:
     named = [("--reference", p) for p in config.references]
     named += [("--references", config.references_dir)] if config.references_dir else []
     named += [("--hints", config.hints)] if config.hints else []
@@ -260,44 +330,86 @@ def check_paths(config: GuideConfig) -> None:
             raise InputError(f"{p}: no such file or folder ({option}); check the path")
 
 
-def _check_unique(refs: Iterable[Reference]) -> None:
+def check_paths(config: GuideConfig, limits: LimitsConfig | None = None) -> None:
+    """A cheap check before a long run: ``InputError`` naming the first reference, reference
+    folder/list or hints file that does not exist; ``UsageError`` for more references or
+    hints than ``limits`` allow (default: the defaults), JSON nested too deeply, or two
+    references at one time. Pictures are not read (their contents are checked when
+    loaded)."""
+    limits = limits or _DEFAULT_LIMITS
+    if len(config.references) > limits.max_references:  # before a stat of each
+        raise UsageError(f"--reference: {_too_many(limits.max_references)}")
+    _check_exist(config)
+    if config.hints:
+        from .hints import check_hints_file
+
+        check_hints_file(config.hints, limits)
+    if config.references or config.references_dir:
+        _plan(config, limits, names=False)
+
+
+def _check_unique(items: Iterable[tuple[Fraction | None, str]]) -> None:
+    """``UsageError`` when two of ``(time, path)`` have one time (None times never clash)."""
     seen: dict[Fraction, str] = {}
-    for ref in refs:
-        if ref.time is None:
+    for time, path in items:
+        if time is None:
             continue
-        if ref.time in seen:
+        if time in seen:
             raise UsageError(
-                f"{ref.path}: has the time {format_timecode(ref.time)} of {seen[ref.time]}; "
+                f"{path}: has the time {format_timecode(time)} of {seen[time]}; "
                 "keep one reference per frame"
             )
-        seen[ref.time] = ref.path
+        seen[time] = path
 
 
-def load_references(config: GuideConfig) -> list[Reference]:
+def load_references(config: GuideConfig, limits: LimitsConfig | None = None) -> list[Reference]:
     """Every reference of ``config``: the ``--reference`` files in the order given (anchored
     when their name is a timecode), then the folder's or list's, in time order
-    (unanchored ones of a list last, in list order).
+    (unanchored ones of a list last, in list order). A folder's gray pictures are passed
+    over (logged): they are the keyframes the user has not coloured (yet).
 
     Raises:
-        InputError: a path or image is missing or unreadable.
-        UsageError: a gray picture, a folder image whose name is not a timecode, a bad list
-            (the entry is named), an unsupported ``--references`` file type, or two
-            references at the same time.
+        InputError: a path or image is missing or unreadable, or a picture is larger than
+            ``limits.max_pixels``.
+        UsageError: more than ``limits.max_references`` pictures, a gray picture, a folder
+            image whose name is not a timecode, a bad list (the entry is named), an
+            unsupported ``--references`` file type, or two references at the same time
+            (all but the gray pictures found before any picture is read).
     """
-    check_paths(config)
-    refs = [load_reference(p, _time_from_name(Path(p))) for p in config.references]
+    limits = limits or _DEFAULT_LIMITS
+    _check_exist(config)
+    given, listed = _plan(config, limits)
+    # a picture named more than once is read once (and only such pictures are kept here)
+    named = Counter(r.path.absolute() for r in given + listed)
+    pixels: dict[Path, np.ndarray] = {}
+
+    def read(planned: _Planned) -> np.ndarray:
+        key = planned.path.absolute()
+        rgb = pixels.get(key)
+        if rgb is None:
+            rgb = read_rgb(planned.path, limits.max_pixels)
+            if named[key] > 1:
+                pixels[key] = rgb
+        return rgb
+
+    refs = [load_reference(r.path, r.time, rgb=read(r)) for r in given]
+    found, gray = [], []
+    for r in listed:
+        rgb = read(r)
+        if r.optional and is_gray(rgb):
+            gray.append(r.path.name)
+            continue
+        found.append(load_reference(r.path, r.time, rgb=rgb))
     if config.references_dir:
         source = Path(config.references_dir)
-        if source.is_dir():
-            listed = _from_dir(source)
-        elif source.suffix.lower() in (".json", ".csv"):
-            listed = _from_list(source)
-        else:
-            raise UsageError(
-                f"{source}: --references takes a folder of images named by timecode, or a "
-                ".json or .csv list of time and image; for one picture use --reference"
+        if gray:
+            log.info(
+                "%s: %d gray picture(s) passed over (not coloured): %s", source, len(gray), gray
             )
-        anchored = sorted((r for r in listed if r.time is not None), key=lambda r: r.time)
-        refs += anchored + [r for r in listed if r.time is None]
-    _check_unique(refs)
+        if not found:
+            what = "only gray pictures" if gray else "no images"
+            raise UsageError(f"{source}: holds {what}; colour some keyframes first")
+        anchored = sorted((r for r in found if r.time is not None), key=lambda r: r.time)
+        refs += anchored + [r for r in found if r.time is None]
+    _check_unique((r.time, r.path) for r in refs)
     return refs

@@ -15,8 +15,9 @@ import av
 import numpy as np
 from av.video.reformatter import VideoReformatter
 
-from ..errors import MediaError
-from .probe import MediaInfo
+from ..config import LimitsConfig
+from ..errors import MediaError, picture_too_large
+from .probe import MediaInfo, decoder_pixels, limit_decoder
 
 if TYPE_CHECKING:
     from ..post.filters import FrameFilter
@@ -105,6 +106,7 @@ def iter_media(
     copy_streams: Collection[int] = (),
     frame_filter: FrameFilter | None = None,
     window: DecodeWindow | None = None,
+    max_pixels: int = LimitsConfig().max_pixels,
 ) -> Iterator[LumaFrame | av.Packet]:
     """Demux ``container`` once, yielding the video's ``LumaFrame``s and the packets of the
     streams listed in ``copy_streams``, in file order.
@@ -115,20 +117,80 @@ def iter_media(
     including, ``window.until_pts``.
 
     Corrupt packets are skipped with a warning and counted in ``stats``; a file that ends
-    early stops the stream with a warning. Nothing is dropped silently.
+    early stops the stream with a warning. Nothing is dropped silently. The decoder may not
+    allocate pictures much larger than ``info``'s (``probe.decoder_pixels``): frames that
+    grow past the ``max_pixels`` limit (``LimitsConfig``) are an ``InputError``, a size that
+    changes otherwise a ``MediaError``.
     """
     video = container.streams[info.video_index]
     video.thread_type = "AUTO"
+    limit_decoder(video, decoder_pixels(info.width, info.height))
     streams = [video, *(s for s in container.streams if s.index in copy_streams)]
     read_luma = LumaReader(info.bit_depth)
-    last_pts: int | None = None
+    last_pts: int | None = None  # of the last frame passed on
+    held: tuple[int, av.VideoFrame] | None = None  # the newest frame, waiting for the next
     ended = False  # the window's end was reached
 
+    def emit(pts: int, frame: av.VideoFrame) -> Iterator[LumaFrame]:
+        nonlocal last_pts
+        if frame.is_corrupt:
+            stats.frames_concealed += 1
+        last_pts = pts
+        stats.frames += 1
+        if frame_filter is None:
+            yield LumaFrame(pts=pts, luma=read_luma(frame))
+            return
+        frame.pts = pts
+        for out in frame_filter.push(frame):
+            yield LumaFrame(pts=out.pts, luma=read_luma(out))
+
+    def take(pts: int, frame: av.VideoFrame) -> Iterator[LumaFrame]:
+        """Pass frames on one late. A frame whose pts does not come after the one before is
+        left out; so is one whose pts jumps ahead of the next frame while the next still
+        comes after the frame before (a damaged timestamp): kept, it would push every
+        frame after it out."""
+        nonlocal held
+        before = held[0] if held is not None else last_pts
+        if before is not None and pts <= before:
+            stats.frames_dropped += 1
+            if held is not None and pts < before and (last_pts is None or pts > last_pts):
+                stats.warnings.append(
+                    f"frame at pts {before} jumps ahead of the frames around it (pts {pts} "
+                    "comes next): left out"
+                )
+                held = (pts, frame)
+            else:
+                stats.warnings.append(
+                    f"frame at pts {pts} does not come after pts {before}: left out"
+                )
+            return
+        if held is not None:
+            yield from emit(*held)
+        held = (pts, frame)
+
+    def release() -> Iterator[LumaFrame]:
+        """The frame ``take`` still holds (at the end of the stream or of the window)."""
+        nonlocal held
+        if held is not None:
+            frame, held = held, None
+            yield from emit(*frame)
+
     def frames_of(packet: av.Packet | None) -> Iterator[LumaFrame]:
-        nonlocal last_pts, ended
+        nonlocal ended
         try:
             frames = video.codec_context.decode(packet)
         except av.error.InvalidDataError as exc:
+            ctx = video.codec_context
+            if ctx.width * ctx.height > decoder_pixels(info.width, info.height):
+                # the decoder refused to allocate the larger pictures (``limit_decoder``)
+                if ctx.width * ctx.height > max_pixels:
+                    raise picture_too_large(
+                        info.path, "video", ctx.width, ctx.height, max_pixels
+                    ) from None
+                raise MediaError(
+                    f"{info.path}: the picture size changes from {info.width}x{info.height} "
+                    f"to {ctx.width}x{ctx.height}; cut the file there and restore the parts"
+                ) from None
             stats.packets_undecodable += 1
             where = f" at pts {packet.pts}" if packet is not None and packet.pts is not None else ""
             stats.warnings.append(f"undecodable video packet{where}: {exc.strerror}")
@@ -137,35 +199,26 @@ def iter_media(
             pts = frame.pts if frame.pts is not None else frame.dts
             if pts is None:
                 # Raw or broken streams: continue the timeline rather than invent a rate.
-                pts = 0 if last_pts is None else last_pts + max(int(frame.duration or 1), 1)
+                newest = held[0] if held is not None else last_pts
+                pts = 0 if newest is None else newest + max(int(frame.duration or 1), 1)
             if window is not None:
                 if window.until_pts is not None and pts >= window.until_pts:
                     ended = True
+                    yield from release()
                     return
                 if pts < window.from_pts:
                     continue  # decoded only to reach the window (from the keyframe before it)
             if (frame.width, frame.height) != (info.width, info.height):
+                if frame.width * frame.height > max_pixels:
+                    raise picture_too_large(
+                        info.path, "video", frame.width, frame.height, max_pixels
+                    )
                 raise MediaError(
                     f"{info.path}: the picture size changes from {info.width}x{info.height} "
                     f"to {frame.width}x{frame.height} at pts {pts}; cut the file there and "
                     "restore the parts"
                 )
-            if last_pts is not None and pts <= last_pts:
-                stats.frames_dropped += 1
-                stats.warnings.append(
-                    f"frame at pts {pts} does not come after pts {last_pts}: left out"
-                )
-                continue
-            if frame.is_corrupt:
-                stats.frames_concealed += 1
-            last_pts = pts
-            stats.frames += 1
-            if frame_filter is None:
-                yield LumaFrame(pts=pts, luma=read_luma(frame))
-                continue
-            frame.pts = pts
-            for out in frame_filter.push(frame):
-                yield LumaFrame(pts=out.pts, luma=read_luma(out))
+            yield from take(pts, frame)
 
     if window is not None and window.seek_pts is not None:
         container.seek(window.seek_pts, stream=video, backward=True, any_frame=False)
@@ -183,6 +236,7 @@ def iter_media(
         stats.truncated = True
         stats.warnings.append(f"input ends early (truncated or damaged): {exc}")
     yield from frames_of(None)
+    yield from release()
     if window is not None and window.until_pts is not None:
         return  # a middle part: the length check below is for the file's real end
     if frame_filter is not None:

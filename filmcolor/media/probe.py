@@ -11,10 +11,22 @@ from typing import Any
 
 import av
 
-from ..errors import InputError
+from ..config import LimitsConfig
+from ..errors import InputError, picture_too_large
 
 #: Pixel formats whose luma is full range when the stream does not say otherwise.
 _FULL_RANGE_FORMATS = ("gray", "yuvj", "pal8", "rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra")
+_DEFAULT_MAX_PIXELS = LimitsConfig().max_pixels
+#: FFmpeg's ``max_pixels`` codec option is an int.
+_FFMPEG_MAX_PIXELS = 2**31 - 1
+#: The smallest bound a decoder is given: some allocate internal pictures of a fixed size
+#: whatever the frame's (MPEG-4 Part 2 needs 53,760 pixels for a 64 × 48 film), and pictures
+#: of this size cost a few megabytes.
+DECODER_MIN_PIXELS = 2**22
+
+
+def _decoder_bound(pixels: int) -> str:
+    return str(min(max(pixels, DECODER_MIN_PIXELS), _FFMPEG_MAX_PIXELS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +90,19 @@ class MediaInfo:
 
 
 def check_input_file(path: str | os.PathLike[str]) -> Path:
-    """Raise ``InputError`` for a missing, unreadable or empty file; return it as a Path."""
+    """Raise ``InputError`` for a missing, unreadable or empty file, or one that is not a
+    regular file (a FIFO, a device, a socket: checked without opening it, which could block
+    or never end); return it as a Path."""
     p = Path(path)
     if not p.exists():
         raise InputError(f"{p}: no such file; check the path")
     if p.is_dir():
         raise InputError(f"{p}: is a folder; give a file, or a folder with -o naming a folder")
+    if not p.is_file():
+        raise InputError(
+            f"{p}: is not a regular file (a pipe, device or socket); save the stream to a "
+            "file first and give that file"
+        )
     if p.stat().st_size == 0:
         raise InputError(f"{p}: file is empty (0 bytes); was it copied completely?")
     if not os.access(p, os.R_OK):
@@ -119,26 +138,63 @@ def disposition_names(stream: av.stream.Stream) -> list[str]:
     return [flag.name for flag in type(disp) if flag.value and flag in disp]
 
 
-def open_input(path: str | os.PathLike[str]) -> av.container.InputContainer:
-    """Open a media file for reading; ``InputError`` if it is not media at all."""
+def open_input(
+    path: str | os.PathLike[str], max_pixels: int | None = None
+) -> av.container.InputContainer:
+    """Open a media file for reading; ``InputError`` if it is not media at all.
+
+    Opening may decode a frame to learn the stream's parameters (image codecs such as PNG
+    in a MOV); ``max_pixels`` forbids that decode any picture larger (its size is then
+    unknown: width and height 0; never below ``DECODER_MIN_PIXELS``)."""
     p = check_input_file(path)
+    options = {"max_pixels": _decoder_bound(max_pixels)} if max_pixels else {}
     try:
         # An absolute path: a relative name with a colon ("take:1.mov") reads as a protocol.
-        return av.open(str(p.absolute()), "r")
+        return av.open(str(p.absolute()), "r", options=options)
     except av.error.InvalidDataError as exc:
         raise InputError(f"{p}: not a media file, or too damaged to open ({exc.strerror})") from exc
     except av.error.FFmpegError as exc:
         raise InputError(f"{p}: cannot open ({exc})") from exc
 
 
-def probe(path: str | os.PathLike[str]) -> MediaInfo:
+def limit_decoder(stream: av.video.stream.VideoStream, pixels: int) -> None:
+    """Make ``stream``'s decoder refuse to allocate a picture of more than ``pixels`` pixels
+    (FFmpeg's ``max_pixels``; it then fails with ``InvalidDataError`` and leaves the size it
+    refused in the codec context; never below ``DECODER_MIN_PIXELS``, nor twice the size
+    the stream's header gives): a stream whose frames turn out far larger than its header
+    said costs no memory. Call before the first decode."""
+    ctx = stream.codec_context
+    if ctx is not None:
+        # never below what the header declares (checked against the limit by ``probe``):
+        # a decoder refuses to open with a bound under its own size
+        pixels = max(pixels, 2 * ctx.width * ctx.height)
+        ctx.options = {**ctx.options, "max_pixels": _decoder_bound(pixels)}
+
+
+def decoder_pixels(width: int, height: int) -> int:
+    """The decoder's ``limit_decoder`` bound for a stream of ``width`` × ``height`` frames:
+    generous (padded rows and aligned strides, twice over, and at least
+    ``DECODER_MIN_PIXELS``), so only a stream whose pictures grow far beyond its first frame
+    meets it."""
+    return max(2 * (width + 64) * (height + 64), DECODER_MIN_PIXELS)
+
+
+def probe(path: str | os.PathLike[str], max_pixels: int = _DEFAULT_MAX_PIXELS) -> MediaInfo:
     """Describe ``path``'s video stream and list its other streams.
 
-    Decodes the first frame (for pixel format, colour tags and rotation). Raises
-    ``InputError`` when the file is missing, empty, not media, or has no video stream.
+    Decodes the first frame (for pixel format, colour tags and rotation), after checking
+    the size the header gives against ``max_pixels`` (``LimitsConfig``): the decoder is not
+    allowed to allocate more than twice that (or ``DECODER_MIN_PIXELS``), and the decoded
+    frame is checked again.
+    Raises ``InputError`` when the file is missing, empty, not media, has no video stream,
+    or its frames are larger than ``max_pixels``.
     """
-    with open_input(path) as container:
+    with open_input(path, 2 * max_pixels) as container:
         stream = choose_video_stream(container)
+        header = stream.codec_context
+        if header is not None and header.width * header.height > max_pixels:
+            raise picture_too_large(path, "video", header.width, header.height, max_pixels)
+        limit_decoder(stream, 2 * max_pixels)
         streams = tuple(
             StreamInfo(
                 index=s.index,
@@ -153,7 +209,26 @@ def probe(path: str | os.PathLike[str]) -> MediaInfo:
         ctx = stream.codec_context
         frame = first_frame(container, stream)
         if frame is None:
+            if ctx is not None and ctx.width * ctx.height > max_pixels:  # refused by the decoder
+                raise picture_too_large(path, "video", ctx.width, ctx.height, max_pixels)
+            if container.format.name.endswith("_pipe"):  # a still image: its header's size
+                from .images import picture_size
+
+                try:
+                    width, height = picture_size(path)
+                except InputError:
+                    width = height = 0
+                if width * height > max_pixels:
+                    raise picture_too_large(path, "picture", width, height, max_pixels)
+            if ctx is not None and ctx.width == 0:  # not even the size could be learnt
+                raise InputError(
+                    f"{path}: no video frame could be decoded: the file may be damaged, or "
+                    f"its frames far larger than the limit of {max_pixels} pixels "
+                    "(--max-pixels, max-pixels in a --config file)"
+                )
             raise InputError(f"{path}: no decodable video frame; the file may be damaged")
+        if frame.width * frame.height > max_pixels:
+            raise picture_too_large(path, "video", frame.width, frame.height, max_pixels)
         pix_fmt = frame.format.name
         rng = frame.color_range or ctx.color_range
         duration = declared_duration(container, stream)

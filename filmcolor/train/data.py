@@ -6,7 +6,7 @@ A training folder may hold, in any mix:
 - gray/colour pairs: ``DIR/gray/x.png`` with ``DIR/color/x.png`` (matched by stem; sizes must
   agree) — the model learns from the real gray picture;
 - video files: frames sampled a few per shot, so one long shot does not dominate;
-- a ``manifest.json`` from ``tools/build_corpus.py``: its ``group``, ``split`` and ``weight``
+- a ``manifest.json`` from ``tools/build_corpus``: its ``group``, ``split`` and ``weight``
   fields are used (all sizes and near-duplicates of one picture share a group and a side).
 
 Every batch is a pure function of (seed, step): resuming at step s sees exactly the batches
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ import torch
 
 from ..color import luma_to_L, rgb_to_lab
 from ..errors import InputError
+from ..jsonfile import read_json
 from ..media.kinds import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS
 from ..temporal.cuts import CutDetector
 
@@ -100,7 +100,7 @@ def discover(root: Path, frames_per_shot: int = 3) -> list[Item]:
 
 
 def _from_manifest(root: Path, manifest: Path) -> list[Item]:
-    data = json.loads(manifest.read_text())
+    data = read_json(manifest)  # depth-limited: a user's file
     entries = data["images"] if isinstance(data, dict) else data
     items = []
     for e in entries:

@@ -5,6 +5,11 @@ the step, the best validation result and the ``TrainConfig`` as plain tensors an
 they are written with ``torch.save`` and read back with ``torch.load(weights_only=True)``, so
 loading one cannot run code. Batches are a pure function of (seed, step) (see ``data.py``),
 so a resumed run continues exactly where the interrupted one stopped.
+
+A run never replaces a file it did not make without being told: OUTPUT, its checkpoint and
+the report files must not exist unless ``overwrite``; ``resume`` continues its own run and
+replaces its own OUTPUT, checkpoint and (in the checkpoint's report folder) report files.
+Every file is written beside its target and renamed into place.
 """
 
 from __future__ import annotations
@@ -14,8 +19,10 @@ import dataclasses
 import logging
 import math
 import os
+import pickle
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -31,10 +38,17 @@ from ..errors import UsageError, WeightsError
 from ..metrics import colorfulness_batch, psnr_batch
 from ..model.colorizer import resolve_device
 from ..model.unet import ColorUNet, load_imagenet_encoder
-from ..model.weights import default_weights_path, load_weights, save_weights
+from ..model.weights import (
+    default_weights_path,
+    expected_shapes,
+    load_weights,
+    non_finite,
+    save_weights,
+    shape_problems,
+)
 from . import data
 from .losses import ColorLoss
-from .report import evaluating, write_report
+from .report import REPORT_FILES, evaluating, write_report
 
 log = logging.getLogger(__name__)
 
@@ -85,24 +99,111 @@ def _initial_model(init: str, model_config: ModelConfig) -> ColorUNet:
             "them; use --init imagenet"
         )
     if path.suffix == ".ckpt":
-        state = _read_checkpoint(path)
-        model = ColorUNet(ModelConfig.from_dict(state["config"]["model"]))
-        model.load_state_dict(state["model"])
-        return model
+        todo = "pass a filmcolor .ckpt or .safetensors file to --init"
+        state = _read_checkpoint(path, todo)
+        return _checkpoint_model(path, state, _checkpoint_config(path, state, todo).model, todo)
     model, _, _ = load_weights(path)
     return model
 
 
-def _read_checkpoint(path: Path) -> dict[str, Any]:
+def _read_checkpoint(path: Path, todo: str) -> dict[str, Any]:
+    """The checkpoint at ``path`` as plain values and tensors, or ``WeightsError`` ending in
+    ``todo``. torch's own error text is not passed on: it advises ``weights_only=False``,
+    which would run whatever code the file holds."""
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # any unreadable file: say which and what to do
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # e.g. pickle protocol notes, on stderr
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        what = (
+            "it holds Python objects, and filmcolor loads only tensors and plain values"
+            if "Unsupported global" in str(exc)
+            else "damaged, or not a PyTorch file"
+        )
+        raise WeightsError(f"{path}: not a filmcolor checkpoint ({what}); {todo}") from None
+    except Exception:  # EOFError, a damaged zip (RuntimeError), a folder (OSError) ...
         raise WeightsError(
-            f"{path}: not a filmcolor checkpoint ({exc}); start without --resume"
-        ) from exc
+            f"{path}: not a filmcolor checkpoint (damaged, truncated or another format); {todo}"
+        ) from None
     if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
-        raise WeightsError(f"{path}: not a filmcolor checkpoint; start without --resume")
+        raise WeightsError(f"{path}: not a filmcolor checkpoint; {todo}")
     return state
+
+
+def _checkpoint_config(path: Path, state: dict[str, Any], todo: str) -> TrainConfig:
+    """The run's config stored in a checkpoint, its model config within bounds and buildable."""
+    try:
+        config = TrainConfig.from_dict(state["config"])
+        expected_shapes(config.model)  # a config the network cannot take fails here, cheaply
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        problem = f"no {exc}" if isinstance(exc, KeyError) else str(exc)
+        raise WeightsError(
+            f"{path}: the checkpoint's config does not parse ({problem[:200]}); {todo}"
+        ) from None
+    return config
+
+
+def _checkpoint_model(
+    path: Path, state: dict[str, Any], config: ModelConfig, todo: str
+) -> ColorUNet:
+    """The model of a checkpoint: its tensors checked against ``config``'s shapes (found
+    without allocating) and for NaN/inf before the network is built."""
+    tensors = state.get("model")
+    if not isinstance(tensors, dict) or not all(
+        isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in tensors.items()
+    ):
+        raise WeightsError(f"{path}: not a filmcolor checkpoint (no model tensors); {todo}")
+    found = {k: tuple(v.shape) for k, v in tensors.items()}
+    problems = shape_problems(expected_shapes(config), found)
+    if problems:
+        raise WeightsError(
+            f"{path}: the model tensors do not fit the checkpoint's config "
+            f"({'; '.join(problems)}); {todo}"
+        )
+    broken = non_finite(tensors)
+    if broken:
+        shown = ", ".join(broken[:5]) + (f" (+{len(broken) - 5} more)" if len(broken) > 5 else "")
+        raise WeightsError(f"{path}: model tensors hold NaN or infinite values ({shown}); {todo}")
+    model = ColorUNet(config)
+    model.load_state_dict(tensors)
+    return model
+
+
+def _check_outputs(
+    output: Path,
+    ckpt: Path,
+    report_dir: Path | None,
+    *,
+    overwrite: bool,
+    resuming: bool = False,
+    own_report_dir: Path | None = None,
+) -> None:
+    """``UsageError`` before anything is trained if the run would replace a file it did not
+    make: OUTPUT, its checkpoint or a report file (in ``report_dir``) exists and ``overwrite``
+    is off. A resumed run's OUTPUT and checkpoint are its own, and so are the report files in
+    ``own_report_dir`` (the folder its checkpoint names)."""
+    for path in (output, ckpt):
+        if path.is_dir():
+            raise UsageError(f"{path}: is a folder; give the weights a file name")
+    if report_dir is not None and report_dir.exists() and not report_dir.is_dir():
+        raise UsageError(f"{report_dir}: --report-dir names a file; give a folder")
+    if overwrite:
+        return
+    taken = [] if resuming else [p for p in (output, ckpt) if os.path.lexists(p)]
+    own = (
+        resuming
+        and report_dir is not None
+        and own_report_dir is not None
+        and report_dir.resolve() == own_report_dir.resolve()
+    )
+    if report_dir is not None and not own:
+        taken += [report_dir / n for n in REPORT_FILES if os.path.lexists(report_dir / n)]
+    if taken:
+        more = f" (and {len(taken) - 1} more)" if len(taken) > 1 else ""
+        resume = ", or --resume to continue its run" if ckpt in taken else ""
+        raise UsageError(
+            f"{taken[0]}: already exists{more}; pass --overwrite to replace it{resume}"
+        )
 
 
 def _optimizer(model: ColorUNet, cfg: TrainConfig) -> torch.optim.Optimizer:
@@ -159,13 +260,17 @@ def fit(
     cfg: TrainConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     progress: Callable[[TrainProgress], None] | None = None,
     stop: threading.Event | None = None,
 ) -> TrainResult:
     """Train as ``cfg`` says; write the best weights to ``cfg.output`` (safetensors, fp16).
 
     Setting ``stop`` (the CLI does on Ctrl-C) ends the run after the current step with a
-    checkpoint, so the same call with ``resume=True`` continues it exactly.
+    checkpoint, so the same call with ``resume=True`` continues it exactly. Without
+    ``overwrite``, an existing OUTPUT, checkpoint or report file is a ``UsageError`` (a
+    resumed run replaces its own); with it, ``--init`` weights that are OUTPUT or its
+    checkpoint are read whole before anything is written.
     """
     t_start = time.perf_counter()
     device = resolve_device(cfg.device)
@@ -175,14 +280,24 @@ def fit(
     if not output.parent.is_dir():
         raise UsageError(f"{output.parent}: output folder does not exist; create it first")
     ckpt = checkpoint_path(output)
+    report_dir = Path(cfg.report_dir) if cfg.report_dir else None
     state: dict[str, Any] | None = None
+    model: ColorUNet | None = None
     if resume:
-        if not ckpt.exists():
+        if not ckpt.is_file():
             raise UsageError(f"{ckpt}: no checkpoint to resume; run without --resume")
-        state = _read_checkpoint(ckpt)
-        saved = TrainConfig.from_dict(state["config"])
+        todo = "start afresh without --resume (and with --overwrite to replace it)"
+        state = _read_checkpoint(ckpt, todo)
+        saved = _checkpoint_config(ckpt, state, todo)
+        own = Path(saved.report_dir) if saved.report_dir else None
+        _check_outputs(
+            output, ckpt, report_dir, overwrite=overwrite, resuming=True, own_report_dir=own
+        )
+        model = _checkpoint_model(ckpt, state, saved.model, todo)
         # The run's shape comes from the checkpoint; only where it runs may change.
         cfg = dataclasses.replace(saved, device=cfg.device, report_dir=cfg.report_dir)
+    else:
+        _check_outputs(output, ckpt, report_dir, overwrite=overwrite)
 
     items = data.discover(Path(cfg.frames), cfg.frames_per_shot)
     train_items, val_items = data.split_items(items, cfg.val_fraction, cfg.seed)
@@ -195,10 +310,7 @@ def fit(
     if cfg.epochs is not None:
         total = max(1, round(cfg.epochs * len(train_items) / cfg.batch_size))
 
-    if state is not None:
-        model = ColorUNet(cfg.model)
-        model.load_state_dict(state["model"])
-    else:
+    if model is None:
         model = _initial_model(cfg.init, cfg.model)
         cfg = dataclasses.replace(cfg, model=model.config)
     model.to(device).train()

@@ -1,6 +1,7 @@
 """Training reports: loss curves and a sample grid as PNG, metrics as JSON.
 
-Drawn with OpenCV (already a dependency; the line plots live in ``filmcolor.plot``).
+Drawn with OpenCV (already a dependency; the line plots live in ``filmcolor.plot``). Each
+file is written beside its name and renamed into place, so a reader never sees half a file.
 """
 
 from __future__ import annotations
@@ -15,10 +16,14 @@ import cv2
 import numpy as np
 import torch
 
+from ..atomic import atomic_output
 from ..color import lab_to_rgb
 from ..model.unet import ColorUNet
-from ..plot import plot_curves
+from ..plot import curves_image
 from .data import Batch
+
+#: The files ``write_report`` writes (and replaces) in its folder.
+REPORT_FILES = ("loss.png", "val.png", "samples.png", "metrics.json")
 
 
 def _smooth(values: list[tuple[int, float]], n: int = 25) -> list[tuple[int, float]]:
@@ -55,6 +60,18 @@ def sample_grid(model: ColorUNet, batch: Batch, device: torch.device, count: int
     return cv2.cvtColor(grid, cv2.COLOR_RGB2BGR)
 
 
+def _replace(path: Path, data: bytes) -> None:
+    with atomic_output(path, overwrite=True) as tmp:
+        tmp.write_bytes(data)
+
+
+def _png(image: np.ndarray) -> bytes:
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise OSError(f"could not encode a {image.shape} picture as PNG")
+    return data.tobytes()
+
+
 def write_report(
     folder: Path,
     history: list[dict[str, Any]],
@@ -63,21 +80,24 @@ def write_report(
     device: torch.device,
     final: bool = False,
 ) -> None:
-    """Refresh ``folder``: ``loss.png``, ``val.png``, ``samples.png``, ``metrics.json``."""
+    """Refresh ``folder``'s :data:`REPORT_FILES`: ``loss.png``, ``val.png``, ``samples.png``,
+    ``metrics.json``, each replaced whole (the caller decides whether it may replace them)."""
     folder.mkdir(parents=True, exist_ok=True)
     train = {
         key: _smooth([(r["step"], r[key]) for r in history if key in r])
         for key in ("loss", "ab_l1", "saturation", "perceptual", "colorfulness")
         if any(key in r for r in history)
     }
-    plot_curves(train, folder / "loss.png", "training loss (moving average of 25 steps)")
     vals = [r for r in history if "val" in r]
-    plot_curves(
-        {"val loss": [(r["step"], r["val"]["loss"]) for r in vals]},
-        folder / "val.png",
-        "validation loss",
+    curves = (
+        ("loss.png", train, "training loss (moving average of 25 steps)"),
+        ("val.png", {"val loss": [(r["step"], r["val"]["loss"]) for r in vals]}, "validation loss"),
     )
+    for name, series, title in curves:
+        image = curves_image(series, title)
+        if image is not None:
+            _replace(folder / name, _png(image))
     if val:
-        cv2.imwrite(str(folder / "samples.png"), sample_grid(model, val[0], device))
+        _replace(folder / "samples.png", _png(sample_grid(model, val[0], device)))
     metrics = {"final": final, "steps": history[-1]["step"] if history else 0, "validations": vals}
-    (folder / "metrics.json").write_text(json.dumps(metrics, indent=1) + "\n")
+    _replace(folder / "metrics.json", (json.dumps(metrics, indent=1) + "\n").encode())
