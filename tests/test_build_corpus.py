@@ -1,10 +1,9 @@
-"""Unit tests for tools/build_corpus.py (no network, no package downloads)."""
+"""Unit tests for the tools/build_corpus package (no network, no package downloads)."""
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import struct
-import sys
 import zlib
 from pathlib import Path
 
@@ -12,17 +11,8 @@ import cv2
 import numpy as np
 import pytest
 
-_PATH = Path(__file__).resolve().parents[1] / "tools" / "build_corpus.py"
-
-
-@pytest.fixture(scope="module")
-def bc():
-    spec = importlib.util.spec_from_file_location("build_corpus", _PATH)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["build_corpus"] = module
-    spec.loader.exec_module(module)
-    return module
-
+from tools.build_corpus import __main__ as cli
+from tools.build_corpus import build, edj, exr, fetch, filters, groups, plain, rcc, sources, stamps
 
 # --- a minimal Qt rcc writer (format version 3) ------------------------------------------------
 
@@ -83,17 +73,17 @@ def write_rcc(files: dict[str, tuple[bytes, int]]) -> bytes:
     return header + tree_bytes + bytes(data) + bytes(names)
 
 
-def test_rcc_reader_plain_and_zlib(bc):
+def test_rcc_reader_plain_and_zlib():
     raw = b"hello webp bytes" * 10
     compressed = struct.pack(">I", len(raw)) + zlib.compress(raw)
     blob = write_rcc(
         {
             "gcompris/src/activities/erase/resource/a.webp": (raw, 0),
-            "gcompris/src/activities/erase/resource/b.webp": (compressed, bc.RCC_COMPRESSED),
+            "gcompris/src/activities/erase/resource/b.webp": (compressed, rcc.RCC_COMPRESSED),
             "gcompris/src/activities/other/x.qml": (b"import QtQuick", 0),
         }
     )
-    entries = bc.read_rcc(blob)
+    entries = rcc.read_rcc(blob)
     paths = [p for p, _f, _d in entries]
     assert paths == sorted(paths)
     got = {p: d for p, _f, d in entries}
@@ -102,16 +92,16 @@ def test_rcc_reader_plain_and_zlib(bc):
     assert got["gcompris/src/activities/other/x.qml"] == b"import QtQuick"
 
 
-def test_rcc_reader_rejects_garbage(bc):
-    with pytest.raises(bc.RccError):
-        bc.read_rcc(b"not an rcc file at all")
+def test_rcc_reader_rejects_garbage():
+    with pytest.raises(rcc.RccError):
+        rcc.read_rcc(b"not an rcc file at all")
 
 
-def test_rcc_zstd_entry_without_decoder(bc, monkeypatch):
-    monkeypatch.setattr(bc, "_zstd_decompress", lambda data: None)
-    blob = write_rcc({"a/b.webp": (b"\x28\xb5\x2f\xfdzz", bc.RCC_COMPRESSED_ZSTD)})
-    [(path, flags, data)] = bc.read_rcc(blob)
-    assert path == "a/b.webp" and flags & bc.RCC_COMPRESSED_ZSTD and data is None
+def test_rcc_zstd_entry_without_decoder(monkeypatch):
+    monkeypatch.setattr(rcc, "_zstd_decompress", lambda data: None)
+    blob = write_rcc({"a/b.webp": (b"\x28\xb5\x2f\xfdzz", rcc.RCC_COMPRESSED_ZSTD)})
+    [(path, flags, data)] = rcc.read_rcc(blob)
+    assert path == "a/b.webp" and flags & rcc.RCC_COMPRESSED_ZSTD and data is None
 
 
 # --- embedded JPEG scanning --------------------------------------------------------------------
@@ -132,54 +122,54 @@ def _photo(h: int = 200, w: int = 300, seed: int = 0) -> np.ndarray:
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
-def test_scan_jpegs_picks_largest(bc):
+def test_scan_jpegs_picks_largest():
     small = cv2.imencode(".jpg", _photo(40, 60))[1].tobytes()
     big = cv2.imencode(".jpg", _photo(160, 240))[1].tobytes()
     blob = b"EET\x00junk" + small + b"\x00" * 33 + big + b"\xff\xd8\xff trailing garbage"
-    found = bc.scan_jpegs(blob)
+    found = edj.scan_jpegs(blob)
     assert [(w, h) for _s, _e, w, h in found] == [(60, 40), (240, 160)]
-    start, img = bc.largest_jpeg(blob)
+    start, img = edj.largest_jpeg(blob)
     assert img.shape[:2] == (160, 240) and blob[start : start + 3] == b"\xff\xd8\xff"
 
 
 # --- filters -----------------------------------------------------------------------------------
 
 
-def test_grayscale_filter(bc):
+def test_grayscale_filter():
     photo = _photo()
     gray = cv2.cvtColor(cv2.cvtColor(photo, cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
-    assert not bc.is_near_gray(photo)
-    assert bc.is_near_gray(gray)
+    assert not filters.is_near_gray(photo)
+    assert filters.is_near_gray(gray)
     sepia_faint = np.clip(gray.astype(np.int16) + np.array([-1, 0, 1]), 0, 255).astype(np.uint8)
-    assert bc.is_near_gray(sepia_faint)
+    assert filters.is_near_gray(sepia_faint)
 
 
-def test_drawing_filter(bc):
+def test_drawing_filter():
     drawing = np.full((300, 400, 3), 255, np.uint8)
     cv2.rectangle(drawing, (50, 50), (200, 250), (0, 0, 255), -1)
     cv2.circle(drawing, (300, 150), 60, (255, 128, 0), -1)
     cv2.line(drawing, (0, 0), (399, 299), (0, 0, 0), 3)
-    assert bc.is_drawing(drawing)
-    assert not bc.is_drawing(_photo())
+    assert filters.is_drawing(drawing)
+    assert not filters.is_drawing(_photo())
 
 
-def test_stamp_drawing_filter(bc):
+def test_stamp_drawing_filter():
     photo = _photo(150, 150)
     alpha = np.zeros((150, 150), np.uint8)
     cv2.circle(alpha, (75, 75), 70, 255, -1)
-    assert not bc.stamp_is_drawing(np.dstack([photo, alpha]))
+    assert not filters.stamp_is_drawing(np.dstack([photo, alpha]))
     flat = np.zeros_like(photo)
     flat[:] = (30, 200, 40)
     flat[40:80] = (0, 0, 0)
-    assert bc.stamp_is_drawing(np.dstack([flat, alpha]))
+    assert filters.stamp_is_drawing(np.dstack([flat, alpha]))
 
 
-def test_composite_stamp_deterministic(bc):
+def test_composite_stamp_deterministic():
     stamp = np.dstack([_photo(150, 130, 1), np.full((150, 130), 255, np.uint8)])
     stamp[:20, :, 3] = 0
     bg = _photo(400, 600, 2)
-    a = bc.composite_stamp(stamp, bg, "animals/x.png")
-    b = bc.composite_stamp(stamp, bg, "animals/x.png")
+    a = stamps.composite_stamp(stamp, bg, "animals/x.png")
+    b = stamps.composite_stamp(stamp, bg, "animals/x.png")
     assert a.shape == (210, 182, 3) and np.array_equal(a, b)
     # the opaque part of the stamp is pasted unchanged in the middle
     assert np.array_equal(a[30 + 20 : 30 + 150, 26 : 26 + 130], stamp[20:, :, :3])
@@ -188,28 +178,28 @@ def test_composite_stamp_deterministic(bc):
 # --- grouping and splitting ----------------------------------------------------------------------
 
 
-def test_near_duplicates_share_a_group(bc):
+def test_near_duplicates_share_a_group():
     rng = np.random.default_rng(3)
     a = cv2.GaussianBlur(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8), (0, 0), 6)
     a = cv2.normalize(a, None, 0, 255, cv2.NORM_MINMAX)
     a_small = cv2.resize(a, (200, 150), interpolation=cv2.INTER_AREA)
     a_jpeg = cv2.imdecode(cv2.imencode(".jpg", a, [cv2.IMWRITE_JPEG_QUALITY, 70])[1], 1)
     other = _photo(300, 400, 9)[:, ::-1].copy()
-    hashes = [bc.phash(x) for x in (a, a_small, a_jpeg, other)]
-    assert bc.hamming(hashes[0], hashes[1]) <= bc.NEAR_DUP_BITS
-    assert bc.hamming(hashes[0], hashes[3]) > 3 * bc.NEAR_DUP_BITS
-    groups = bc.merge_groups(["s:b", "s:c", "t:a", "s:d"], hashes)
-    assert groups[:3] == ["s:b", "s:b", "s:b"]  # the smallest base id of the component
-    assert groups[3] == "s:d"
+    hashes = [groups.phash(x) for x in (a, a_small, a_jpeg, other)]
+    assert groups.hamming(hashes[0], hashes[1]) <= groups.NEAR_DUP_BITS
+    assert groups.hamming(hashes[0], hashes[3]) > 3 * groups.NEAR_DUP_BITS
+    ids = groups.merge_groups(["s:b", "s:c", "t:a", "s:d"], hashes)
+    assert ids[:3] == ["s:b", "s:b", "s:b"]  # the smallest base id of the component
+    assert ids[3] == "s:d"
 
 
-def test_merge_groups_uses_smallest_id_and_pairs(bc):
+def test_merge_groups_uses_smallest_id_and_pairs():
     h = [np.zeros(255, bool), np.ones(255, bool), np.zeros(255, bool) ^ (np.arange(255) % 2 == 0)]
-    assert bc.merge_groups(["z", "y", "x"], h) == ["z", "y", "x"]
-    assert bc.merge_groups(["z", "y", "x"], h, pairs=[(0, 2)]) == ["x", "y", "x"]
+    assert groups.merge_groups(["z", "y", "x"], h) == ["z", "y", "x"]
+    assert groups.merge_groups(["z", "y", "x"], h, pairs=[(0, 2)]) == ["x", "y", "x"]
 
 
-def test_same_picture_detects_crops(bc):
+def test_same_picture_detects_crops():
     rng = np.random.default_rng(5)
     scene = cv2.GaussianBlur(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8), (0, 0), 2)
     for _ in range(60):
@@ -218,41 +208,41 @@ def test_same_picture_detects_crops(bc):
         cv2.rectangle(scene, (int(x), int(y)), (int(x) + 30, int(y) + 25), colour, -1)
     crop = scene[100:500, 150:700]
     other = cv2.GaussianBlur(rng.integers(0, 255, (600, 800, 3), dtype=np.uint8), (0, 0), 2)
-    f_scene, f_crop, f_other = (bc.orb_features(x) for x in (scene, crop, other))
-    assert bc.same_picture(f_scene, f_crop)
-    assert not bc.same_picture(f_scene, f_other)
+    f_scene, f_crop, f_other = (groups.orb_features(x) for x in (scene, crop, other))
+    assert groups.same_picture(f_scene, f_crop)
+    assert not groups.same_picture(f_scene, f_other)
 
 
-def test_base_groups(bc):
-    assert bc.base_group("plasma", "Path/contents/images/1920x1080.jpg") == bc.base_group(
+def test_base_groups():
+    assert groups.base_group("plasma", "Path/contents/images/1920x1080.jpg") == groups.base_group(
         "plasma", "Path/contents/images/5120x2880.jpg"
     )
-    assert bc.base_group("tuxpaint-stamps", "a/b_mirror.png") == "tuxpaint-stamps:a/b"
-    assert bc.base_group("skimage", "motorcycle_left.png") == "skimage:motorcycle"
-    assert bc.base_group("gcompris", "details/image/NDP_2.webp") == bc.base_group(
+    assert groups.base_group("tuxpaint-stamps", "a/b_mirror.png") == "tuxpaint-stamps:a/b"
+    assert groups.base_group("skimage", "motorcycle_left.png") == "skimage:motorcycle"
+    assert groups.base_group("gcompris", "details/image/NDP_2.webp") == groups.base_group(
         "gcompris", "details/image/NDP_background.webp"
     )
 
 
-def test_split_is_deterministic_and_about_12_percent(bc):
-    groups = [f"src:picture{i}" for i in range(5000)]
-    splits = [bc.split_for(g) for g in groups]
-    assert splits == [bc.split_for(g) for g in groups]
+def test_split_is_deterministic_and_about_12_percent():
+    ids = [f"src:picture{i}" for i in range(5000)]
+    splits = [groups.split_for(g) for g in ids]
+    assert splits == [groups.split_for(g) for g in ids]
     frac = splits.count("val") / len(splits)
     assert 0.10 < frac < 0.14
     assert set(splits) == {"train", "val"}
 
 
-def test_weights_and_skip_tables(bc):
-    assert bc.weight_for("skimage", "astronaut.png") == bc.WEIGHT_PEOPLE
-    assert bc.weight_for("gcompris", "explore_world_music/music/japan.webp") > 1.0
-    assert bc.weight_for("gcompris", "erase/alpaca.webp") == 1.0
-    rules = bc.SKIP_RULES["gcompris"]
-    assert bc.first_match("paintings/image/x.webp", rules)
-    assert bc.first_match("details/image/VincentVanGogh0012_background.webp", rules)
-    assert bc.first_match("erase/alpaca.webp", rules) is None
-    assert bc.first_match("Squiggle-Dark.edj", bc.SKIP_RULES["enlightenment"])
-    assert bc.safe_name("Outdoors/brick wall(2).jpg") == "Outdoors__brick_wall_2"
+def test_weights_and_skip_tables():
+    assert sources.weight_for("skimage", "astronaut.png") == sources.WEIGHT_PEOPLE
+    assert sources.weight_for("gcompris", "explore_world_music/music/japan.webp") > 1.0
+    assert sources.weight_for("gcompris", "erase/alpaca.webp") == 1.0
+    rules = sources.SKIP_RULES["gcompris"]
+    assert sources.first_match("paintings/image/x.webp", rules)
+    assert sources.first_match("details/image/VincentVanGogh0012_background.webp", rules)
+    assert sources.first_match("erase/alpaca.webp", rules) is None
+    assert sources.first_match("Squiggle-Dark.edj", sources.SKIP_RULES["enlightenment"])
+    assert build.safe_name("Outdoors/brick wall(2).jpg") == "Outdoors__brick_wall_2"
 
 
 # --- OpenEXR helpers -----------------------------------------------------------------------------
@@ -272,7 +262,7 @@ def _exr_header(channels: list[str], w: int, h: int, compression: int) -> bytes:
     return hdr + b"\0"
 
 
-def test_read_exr_uncompressed_and_tonemap(bc):
+def test_read_exr_uncompressed_and_tonemap():
     w, h = 8, 4
     rng = np.random.default_rng(1)
     planes = {c: rng.uniform(0, 4, (h, w)).astype("<f4") for c in "BGR"}
@@ -285,14 +275,14 @@ def test_read_exr_uncompressed_and_tonemap(bc):
         row = b"".join(planes[c][y].tobytes() for c in "BGR")
         chunks += struct.pack("<ii", y, len(row)) + row
     blob = hdr + struct.pack(f"<{h}Q", *offsets) + chunks
-    img = bc.read_exr(blob)
+    img = exr.read_exr(blob)
     assert img.shape == (h, w, 3)
     assert np.allclose(img[..., 2], planes["R"]) and np.allclose(img[..., 0], planes["B"])
-    ldr = bc.tonemap(img)
+    ldr = exr.tonemap(img)
     assert ldr.dtype == np.uint8 and ldr.shape == (h, w, 3)
 
 
-def test_huffman_decoder_roundtrip_table(bc):
+def test_huffman_decoder_roundtrip_table():
     # code lengths: sym5 = 1, sym6 = sym7 = 0, sym8 = 1
     im, i_max = 5, 8
 
@@ -306,11 +296,164 @@ def test_huffman_decoder_roundtrip_table(bc):
     stream = bits([(0, 1), (0, 1), (1, 1), (3, 8)])
     n_bits = 1 + 1 + 1 + 8
     data = struct.pack("<IIIII", im, i_max, len(table), n_bits, 0) + table + stream
-    out = bc._huf_decode(data, 5)
+    out = exr._huf_decode(data, 5)
     assert out.tolist() == [5, 5, 5, 5, 5]
 
 
-def test_keep_rules_override_skip_rules(bc):
+def test_keep_rules_override_skip_rules():
     rel = "starters/reef-back.png"
-    assert bc.first_match(rel, bc.SKIP_RULES["tuxpaint-data"])  # the folder is skipped...
-    assert rel in bc.KEEP_RULES["tuxpaint-data"]  # ...but this photograph is kept
+    assert sources.first_match(rel, sources.SKIP_RULES["tuxpaint-data"])  # the folder is skipped...
+    assert rel in sources.KEEP_RULES["tuxpaint-data"]  # ...but this photograph is kept
+
+
+# --- readers and the build loop (synthetic packages, the fetcher replaced) ---------------------
+
+
+def test_plain_readers(tmp_path: Path):
+    import zipfile
+
+    whl = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as zf:
+        for name in ("pkg/data/b.png", "pkg/data/a.jpg", "pkg/data/notes.txt", "other/c.png"):
+            zf.writestr(name, cv2.imencode(".png", _photo(20, 30))[1].tobytes())
+    read = plain.cands_wheel("pkg/data/")
+    assert [(c.rel, c.orig) for c in read(whl)] == [
+        ("a.jpg", "pkg/data/a.jpg"),
+        ("b.png", "pkg/data/b.png"),
+    ]
+    [only] = plain.cands_wheel("pkg/data/", ["b.png"])(whl)
+    assert only.rel == "b.png" and only.load().shape == (20, 30, 3)
+
+    sub = "usr/share/wallpapers"
+    for size in ("640x480", "1920x1080", "1080x1920"):
+        p = tmp_path / sub / "Pic" / "contents" / "images" / f"{size}.png"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(b"")
+    cands = {c.rel: c.skip_reason for c in plain.cands_plasma(tmp_path)}
+    assert cands["Pic/contents/images/1920x1080.png"] is None  # the largest landscape size
+    assert cands["Pic/contents/images/1080x1920.png"].startswith("smaller size")
+    assert cands["Pic/contents/images/640x480.png"].startswith("smaller size")
+
+
+def _fake_package(root: Path, sub: str, images: dict[str, np.ndarray]) -> Path:
+    for name, img in images.items():
+        path = root / sub / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        assert cv2.imwrite(str(path), img)
+    return root
+
+
+@pytest.fixture
+def fake_sources(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, sources.Source]:
+    """Two sources: photos in a folder (with a re-sized copy, a gray one, a drawing, a tiny one)
+    and Tux Paint stamps composited onto them; ``Fetcher.deb`` returns their folders."""
+    rng = np.random.default_rng(3)
+    photo = cv2.GaussianBlur(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8), (0, 0), 6)
+    photo = cv2.normalize(photo, None, 0, 255, cv2.NORM_MINMAX)  # a stable perceptual hash
+    gray = cv2.cvtColor(cv2.cvtColor(_photo(300, 400, 2), cv2.COLOR_BGR2GRAY), cv2.COLOR_GRAY2BGR)
+    drawing = np.full((300, 400, 3), 255, np.uint8)
+    cv2.rectangle(drawing, (50, 50), (200, 250), (0, 0, 255), -1)
+    pics = _fake_package(
+        tmp_path / "pics",
+        "usr/share/pics",
+        {
+            "a/photo.png": photo,
+            "a/photo-small.png": cv2.resize(photo, (200, 150), interpolation=cv2.INTER_AREA),
+            "b/other.png": _photo(320, 240, 3),
+            "b/gray.png": gray,
+            "b/drawing.png": drawing,
+            "b/tiny.png": _photo(100, 300, 4),
+            "skip-me.png": _photo(200, 200, 5),
+        },
+    )
+    alpha = np.zeros((150, 150), np.uint8)
+    cv2.circle(alpha, (75, 75), 70, 255, -1)
+    stamp = np.dstack([_photo(150, 150, 6), alpha])
+    stamp_root = _fake_package(
+        tmp_path / "stamps", "usr/share/tuxpaint/stamps", {"animals/cat.png": stamp}
+    )
+    table = {
+        "pics": sources.Source(
+            "pics", "deb", "pics-data", "1.0", "CC0", plain.cands_simple("usr/share/pics")
+        ),
+        "stamps": sources.Source(
+            "stamps",
+            "deb",
+            "stamps-data",
+            "2.0",
+            "GPL-2",
+            stamps.cands_stamps,
+            prepare=stamps.prepare_stamp,
+        ),
+    }
+    roots = {"pics": pics, "stamps": stamp_root}
+    monkeypatch.setattr(build, "SOURCES", table)
+    monkeypatch.setattr(cli, "SOURCES", table)
+    monkeypatch.setitem(sources.SKIP_RULES, "pics", [("skip-me.png", "test rule")])
+    monkeypatch.setattr(fetch.Fetcher, "deb", lambda self, src: (roots[src.id], "9.9"))
+    return table
+
+
+def test_build_writes_images_and_manifest(fake_sources, tmp_path: Path):
+    out = tmp_path / "out"
+    manifest = build.build(out, tmp_path / "cache", 256, ["stamps", "pics"])
+    assert manifest == json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert list(manifest["sources"]) == ["pics", "stamps"]  # table order, not the given order
+    files = {e["file"]: e for e in manifest["images"]}
+    assert sorted(files) == [
+        "images/pics/a__photo-small.jpg",
+        "images/pics/a__photo.jpg",
+        "images/pics/b__other.jpg",
+        "images/stamps/animals__cat.jpg",
+    ]
+    for name, e in files.items():
+        data = (out / name).read_bytes()
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert (e["width"], e["height"]) == (img.shape[1], img.shape[0])
+        assert max(img.shape[:2]) <= 256
+    photo, small = files["images/pics/a__photo.jpg"], files["images/pics/a__photo-small.jpg"]
+    assert photo["group"] == small["group"] == "pics:a/photo"  # near-duplicates: one group
+    assert photo["split"] == small["split"]
+    assert files["images/pics/b__other.jpg"]["group"] == "pics:b/other"
+    stamp = files["images/stamps/animals__cat.jpg"]
+    assert (stamp["width"], stamp["height"]) == (197, 197)  # 141 px box, 1.4 times
+    assert stamp["package_version"] == "9.9" and stamp["source_package"] == "stamps-data"
+    reasons = {s["original_path_in_package"]: s["reason"] for s in manifest["skipped"]}
+    assert reasons == {
+        "usr/share/pics/b/drawing.png": "drawing (2 colours < 500)",
+        "usr/share/pics/b/gray.png": reasons["usr/share/pics/b/gray.png"],
+        "usr/share/pics/b/tiny.png": "short side 100 < 128",
+        "usr/share/pics/skip-me.png": "test rule",
+    }
+    assert reasons["usr/share/pics/b/gray.png"].startswith("near-grayscale")
+    n_val = sum(e["split"] == "val" for e in manifest["images"])
+    assert manifest["counts"] == {
+        "images": 4,
+        "groups": 3,
+        "train": 4 - n_val,
+        "val": n_val,
+        "skipped": 4,
+    }
+
+
+def test_build_is_byte_identical_across_runs(fake_sources, tmp_path: Path):
+    for name in ("one", "two"):
+        build.build(tmp_path / name, tmp_path / "cache", 256, ["pics", "stamps"])
+    one, two = tmp_path / "one", tmp_path / "two"
+    names = sorted(p.relative_to(one).as_posix() for p in one.rglob("*") if p.is_file())
+    assert names == sorted(p.relative_to(two).as_posix() for p in two.rglob("*") if p.is_file())
+    assert "manifest.json" in names
+    for name in names:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), name
+
+
+def test_command_line(fake_sources, tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    out = tmp_path / "out"
+    assert cli.main(["--out", str(out), "--sources", "pics", "--max-side", "200"]) == 0
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["max_side"] == 200 and list(manifest["sources"]) == ["pics"]
+    assert "total 3 images in 2 groups" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["--out", str(out), "--sources", "pics,nope"])
+    assert exc.value.code == 2
+    assert "unknown source(s): nope" in capsys.readouterr().err

