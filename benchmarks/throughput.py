@@ -91,7 +91,8 @@ def transcode(src: Path, dst: Path) -> dict[str, Any]:
 
 def restore_run(src: Path, dst: Path, keyframe_interval: int | None) -> dict[str, Any]:
     from filmcolor.config import RestoreConfig, TemporalConfig
-    from filmcolor.pipeline import RestoreReport, restore
+    from filmcolor.facade import restore
+    from filmcolor.report import RestoreReport
 
     temporal = (
         TemporalConfig()

@@ -18,8 +18,8 @@ from .errors import FilmcolorError, InputError, MediaError, UsageError, WeightsE
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .facade import restore
     from .model.colorizer import Colorizer
-    from .pipeline import restore
 
 __all__ = [
     "ColorizeConfig",
@@ -41,7 +41,7 @@ def __getattr__(name: str) -> Any:
     # torch and PyAV load only when the pipeline is first used, so `import filmcolor`
     # (and `filmcolor --help`) stays fast.
     if name == "restore":
-        from .pipeline import restore
+        from .facade import restore
 
         return restore
     if name == "Colorizer":

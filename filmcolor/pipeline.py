@@ -1,4 +1,5 @@
-"""``restore()``: decode → colorize → compose → encode, on threads with bounded queues.
+"""One pass over one video: decode → colorize → compose → encode, on threads with bounded
+queues (``restore_video``). ``filmcolor.facade`` chooses when to run it.
 
 Video flow (one pass over the input):
 
@@ -32,9 +33,9 @@ import numpy as np
 import torch
 
 from .atomic import atomic_output, check_output_path, new_temp
-from .compose import chroma_planes, chroma_size, luma_L, luma_tensor, rgb_picture
+from .compose import chroma_planes, chroma_size, luma_L, luma_tensor
 from .config import PostConfig, RestoreConfig
-from .errors import FilmcolorError, InputError, MediaError, UsageError
+from .errors import FilmcolorError, MediaError, UsageError
 from .media.decode import DecodeStats, DecodeWindow, LumaFrame, iter_media
 from .media.encode import (
     OutputFormat,
@@ -42,13 +43,12 @@ from .media.encode import (
     choose_output_format,
     configure_video_stream,
 )
-from .media.images import output_bits, read_picture, write_picture
-from .media.kinds import KEEP_VIDEO_EXTENSIONS, folder_output_name, is_image_path
-from .media.probe import MediaInfo, check_input_file, open_input, probe
+from .media.probe import MediaInfo, open_input, probe
 from .media.remux import CopiedStream, add_copied_streams, copy_container_tags, dropped_packets
 from .model.colorizer import Colorizer, resize_L
 from .post.adjust import Deflicker, adjust_chroma, adjust_luma, colour_is_identity, tone_is_identity
 from .post.filters import FrameFilter, filter_chain, retiming
+from .report import Progress, ProgressCallback, RestoreReport
 from .temporal.cuts import CutDetector
 from .temporal.smooth import ChromaSmoother, FramePlan
 
@@ -59,230 +59,6 @@ if TYPE_CHECKING:
     from .post.filters import Retiming
 
 log = logging.getLogger(__name__)
-
-#: Files next to films that are not media: a folder run passes over them quietly.
-SIDECAR_EXTENSIONS = frozenset({".srt", ".ass", ".vtt", ".txt", ".json", ".xml", ".nfo", ".md"})
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """Reported to the progress callback after each batch (and once per file in folders)."""
-
-    path: str
-    frames_done: int
-    #: Frames in the file: counted by the container, else estimated from its duration.
-    frames_total: int | None
-    fps: float
-    #: True on the last call for this file.
-    finished: bool = False
-
-
-ProgressCallback = Callable[[Progress], None]
-
-
-@dataclass(slots=True)
-class RestoreReport:
-    """A machine-readable summary of one restored file (``--report``)."""
-
-    input: str
-    output: str
-    kind: str
-    frames_in: int = 0
-    frames_out: int = 0
-    frames_undecodable: int = 0
-    frames_concealed: int = 0
-    frames_dropped: int = 0
-    #: Packets of copied streams (audio, subtitles…) left out as damaged: the muxer refused
-    #: them (timestamps that go back, a broken frame header). Keyed by input stream index
-    #: (as a string, like JSON's keys); only streams that lost packets appear.
-    packets_dropped: dict[str, int] = field(default_factory=dict)
-    #: Frames the model colorized; the rest were carried by flow (``--keyframe-interval``).
-    frames_model: int = 0
-    #: Shot cuts found by the temporal stage: the first frame of each new shot.
-    cuts: list[dict[str, Any]] = field(default_factory=list)
-    #: Set when a filter changed the frame count and timestamps (``--ivtc``, field-rate
-    #: deinterlacing): the filter, time bases and rates in and out, frames in and out. The
-    #: output's frames then have regular pts in ``time_base_out`` (frame k at k / rate_out
-    #: after the first), and ``cuts`` are in that time base.
-    retiming: dict[str, Any] | None = None
-    #: A segmented run (``filmcolor.segments``): segment count, the segments reused from an
-    #: interrupted run and those run now, the work folder.
-    segments: dict[str, Any] | None = None
-    seconds: dict[str, float] = field(default_factory=dict)
-    fps: float = 0.0
-    settings: dict[str, Any] = field(default_factory=dict)
-    warnings: list[str] = field(default_factory=list)
-    media: dict[str, Any] | None = None
-    #: References and hints (``--reference``, ``--hints``) when given: each one's path or
-    #: shape, kind (frame or style reference), frame and time it was anchored at, its luma
-    #: correlation with that frame, frames carried backwards; ``frames_guided`` (frames the
-    #: guide changed) and ``prepass_seconds``. None without references or hints.
-    guide: dict[str, Any] | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-
-@dataclass(slots=True)
-class FolderReport:
-    """Summary of a folder run: one report per finished file, one entry per failed file."""
-
-    input: str
-    output: str
-    files: list[RestoreReport] = field(default_factory=list)
-    failed: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        return int(self.failed[0]["exit_code"]) if self.failed else 0
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "input": self.input,
-            "output": self.output,
-            "files": [f.to_dict() for f in self.files],
-            "failed": self.failed,
-        }
-
-
-def restore(
-    src: str | os.PathLike[str],
-    dst: str | os.PathLike[str],
-    config: RestoreConfig | None = None,
-    progress: ProgressCallback | None = None,
-    *,
-    colorizer: Colorizer | None = None,
-) -> RestoreReport | FolderReport:
-    """Colorize a video, an image, or a folder of either, from ``src`` into ``dst``.
-
-    Raises a ``FilmcolorError`` subclass (with its exit code) for bad input, media, usage
-    or weights problems; a folder run reports failed files in the returned report instead.
-    """
-    config = config or RestoreConfig()
-    src_p, dst_p = Path(src), Path(dst)
-    if src_p.is_dir():
-        return restore_folder(src_p, dst_p, config, progress, colorizer=colorizer)
-    check_input_file(src_p)
-    if dst_p.exists() and dst_p.resolve() == src_p.resolve():
-        raise UsageError(f"{dst_p}: output is the input; choose another output name")
-    if is_image_path(src_p):
-        if not is_image_path(dst_p):
-            raise UsageError(f"{dst_p}: the input is an image, so give an image name (.png, .jpg…)")
-        check_output_path(dst_p, config.overwrite)
-        return restore_image(src_p, dst_p, config, colorizer=colorizer)
-    if dst_p.suffix.lower() not in KEEP_VIDEO_EXTENSIONS:
-        raise UsageError(
-            f"{dst_p}: write video as .mp4, .m4v, .mov or .mkv (other containers change "
-            "timestamps or cannot hold every stream)"
-        )
-    from .segments import restore_segmented, should_segment
-
-    if should_segment(probe(src_p, config.limits.max_pixels), config):
-        runner = None
-        if config.segments.cluster is not None:
-            from .cluster import ray_runner
-
-            runner = ray_runner(config.segments.cluster)
-        return restore_segmented(src_p, dst_p, config, progress, colorizer=colorizer, runner=runner)
-    return restore_video(src_p, dst_p, config, progress, colorizer=colorizer)
-
-
-def folder_plan(src: Path, dst: Path) -> list[tuple[Path, Path]]:
-    """The (input, output) pairs of a folder run: every visible file directly inside
-    ``src`` but sidecars, in name order, each with its output name in ``dst``
-    (``folder_output_name``; a second file that would take the same name gets ``-2``…)."""
-    if dst.exists() and not dst.is_dir():
-        raise UsageError(f"{dst}: the input is a folder, so the output must be a folder too")
-    files = sorted(
-        p
-        for p in src.iterdir()
-        if p.is_file() and not p.name.startswith(".") and p.suffix.lower() not in SIDECAR_EXTENSIONS
-    )
-    if not files:
-        raise InputError(f"{src}: folder has no files to restore")
-    plan: list[tuple[Path, Path]] = []
-    taken: set[str] = set()
-    for path in files:
-        name = folder_output_name(path)
-        if name in taken:  # a.avi and a.mkv would both be a.mkv: the second is "a-2.mkv"
-            stem, ext = Path(name).stem, Path(name).suffix
-            name = next(
-                f"{stem}-{k}{ext}" for k in range(2, 10_000) if f"{stem}-{k}{ext}" not in taken
-            )
-        taken.add(name)
-        plan.append((path, dst / name))
-    return plan
-
-
-def restore_folder(
-    src: Path,
-    dst: Path,
-    config: RestoreConfig,
-    progress: ProgressCallback | None = None,
-    *,
-    colorizer: Colorizer | None = None,
-) -> FolderReport:
-    """Restore every visible file directly inside ``src`` into the folder ``dst``.
-
-    A file that fails is recorded in the report and skipped; the rest are still done. Files
-    are taken in name order; subfolders and hidden files are not entered.
-    """
-    plan = folder_plan(src, dst)
-    dst.mkdir(parents=True, exist_ok=True)
-    colorizer = colorizer or Colorizer(config.weights, config.colorize)
-    report = FolderReport(input=str(src), output=str(dst))
-    for path, out in plan:
-        try:
-            result = restore(path, out, config, progress, colorizer=colorizer)
-        except FilmcolorError as exc:
-            report.failed.append(
-                {"input": str(path), "error": str(exc), "exit_code": exc.exit_code}
-            )
-            log.warning("skipped %s: %s", path, exc)
-            continue
-        assert isinstance(result, RestoreReport)
-        report.files.append(result)
-    return report
-
-
-def restore_image(
-    src: Path, dst: Path, config: RestoreConfig, *, colorizer: Colorizer | None = None
-) -> RestoreReport:
-    """Colorize one still image; the output keeps its size and (format allowing) bit depth."""
-    t0 = time.perf_counter()
-    picture = read_picture(src, config.limits.max_pixels)
-    colorizer = colorizer or Colorizer(config.weights, config.colorize)
-    report = RestoreReport(input=str(src), output=str(dst), kind="image", frames_in=1)
-    report.settings = config.to_dict()
-    bits = output_bits(dst, picture.bit_depth)
-    if bits < picture.bit_depth:
-        report.warnings.append(f"{dst.suffix} holds 8 bits: the 16-bit source is written as 8")
-    t1 = time.perf_counter()
-    y = adjust_luma(picture.luma, picture.bit_depth, True, config.post)
-    L = luma_L(luma_tensor(y, colorizer.device), picture.bit_depth, full_range=True)
-    L_low = colorizer.shrink(L)
-    ab_low = colorizer.predict_low(L_low)
-    if config.guide.enabled:  # a reference or a hint on a still: applied directly
-        from .guide.engine import guide_picture
-
-        guided, report.guide = guide_picture(
-            L_low[0, 0].float().cpu().numpy(),
-            ab_low[0].float().cpu().numpy(),
-            config.guide,
-            colorizer,
-            limits=config.limits,
-        )
-        ab_low = torch.from_numpy(guided)[None].to(L_low.device)
-    ab_low = adjust_chroma(ab_low, config.post, L_low)
-    rgb = rgb_picture(L, colorizer.upsample(L_low, ab_low, L), bits)[0]
-    t2 = time.perf_counter()
-    with atomic_output(dst, config.overwrite) as tmp:
-        write_picture(tmp, rgb)
-    t3 = time.perf_counter()
-    report.frames_out = report.frames_model = 1
-    report.seconds = {"decode": t1 - t0, "model": t2 - t1, "encode": t3 - t2, "total": t3 - t0}
-    report.fps = 1 / max(t3 - t0, 1e-9)
-    return report
 
 
 class LumaTone:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -97,3 +98,35 @@ def plot_panels(
     if not images:
         raise ValueError("plot_panels needs at least one panel")
     write_png(np.concatenate(images, axis=0), path)
+
+
+def plot_per_frame(video: dict[str, Any], path: str | os.PathLike[str]) -> None:
+    """Write the per-frame curves of one ``filmcolor.metrics.evaluate_videos`` result as a PNG:
+    PSNR; colourfulness of candidate and reference; chroma warp error of candidate and
+    reference (x: paired frame index)."""
+    pf = video["per_frame"]
+
+    def series(key: str) -> list[tuple[float, float]]:
+        return [(float(i), float(v)) for i, v in enumerate(pf[key])]
+
+    plot_panels(
+        [
+            (f"{video['name']}: PSNR (dB)", {"PSNR": series("psnr")}),
+            (
+                "colourfulness (Hasler-Susstrunk)",
+                {
+                    "candidate": series("colorfulness_candidate"),
+                    "reference": series("colorfulness_reference"),
+                },
+            ),
+            (
+                "chroma warp error (Lab ab/100, frame t vs t-1)",
+                {
+                    "candidate": series("warp_error_chroma_candidate"),
+                    "reference": series("warp_error_chroma_reference"),
+                },
+            ),
+        ],
+        path,
+        x_label="frame",
+    )

@@ -33,66 +33,83 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import math
+import textwrap
 import tomllib
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import (
-    LOOKS,
-    ColorizeConfig,
-    EncodeConfig,
-    GuideConfig,
-    HueRange,
-    LimitsConfig,
-    PostConfig,
-    RestoreConfig,
-    SegmentConfig,
-    TemporalConfig,
-)
+from .config import LOOKS, Bounds, HueRange, PostConfig, RestoreConfig, Setting
 from .errors import SettingValueError, UsageError
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreSetting:
+    """A setting of ``RestoreConfig``: an option of restore (preview, batch, watch) and a key
+    of a settings file, as declared on its config field (``config.settable``/``bounded``)."""
+
+    #: The option and key as an identifier (``render_size``: ``--render-size``).
+    name: str
+    #: The ``RestoreConfig`` field holding the section (``colorize``), ``""`` for
+    #: ``RestoreConfig`` itself; the field in that section; the section's class.
+    section: str
+    field: str
+    owner: type
+    default: Any
+    setting: Setting
+    bounds: Bounds | None
+
+
+def _restore_settings() -> dict[str, RestoreSetting]:
+    out: dict[str, RestoreSetting] = {}
+
+    def add(section: str, owner: type) -> None:
+        for f in dataclasses.fields(owner):
+            setting = f.metadata.get("setting")
+            if setting is not None:
+                name = setting.name or f.name
+                bounds = f.metadata.get("bounds")
+                out[name] = RestoreSetting(name, section, f.name, owner, f.default, setting, bounds)
+            elif section == "" and dataclasses.is_dataclass(f.default_factory):
+                add(f.name, f.default_factory)  # type: ignore[arg-type]
+
+    add("", RestoreConfig)
+    return out
+
+
+#: Every restore setting, in ``RestoreConfig``'s field order, by option name (identifier).
+RESTORE_SETTINGS: dict[str, RestoreSetting] = _restore_settings()
 
 #: Option names (as Python identifiers) of the post-processing settings; ``hue_range`` is
 #: ``PostConfig.hue_ranges``.
-POST_KEYS: tuple[str, ...] = tuple(
-    "hue_range" if f.name == "hue_ranges" else f.name for f in dataclasses.fields(PostConfig)
-)
+POST_KEYS: tuple[str, ...] = tuple(n for n, s in RESTORE_SETTINGS.items() if s.section == "post")
 
 #: Where each non-post setting lives in ``RestoreConfig``: (section, field); section ``""``
 #: is ``RestoreConfig`` itself.
 _TARGETS: dict[str, tuple[str, str]] = {
-    "weights": ("", "weights"),
-    "strict": ("", "strict"),
-    "overwrite": ("", "overwrite"),
-    "device": ("colorize", "device"),
-    "batch_size": ("colorize", "batch_size"),
-    "render_size": ("colorize", "render_size"),
-    "precision": ("colorize", "precision"),
-    "compile": ("colorize", "compile"),
-    "temporal": ("temporal", "enabled"),
-    "keyframe_interval": ("temporal", "keyframe_interval"),
-    "codec": ("encode", "codec"),
-    "crf": ("encode", "crf"),
-    "preset": ("encode", "preset"),
-    "pix_fmt": ("encode", "pix_fmt"),
-    "segment_seconds": ("segments", "segment_seconds"),
-    "work_dir": ("segments", "work_dir"),
-    "resume": ("segments", "resume"),
-    "cluster": ("segments", "cluster"),
-    "reference": ("guide", "references"),
-    "references": ("guide", "references_dir"),
-    "hints": ("guide", "hints"),
-    "max_pixels": ("limits", "max_pixels"),
-    "max_hints": ("limits", "max_hints"),
-    "max_references": ("limits", "max_references"),
+    n: (s.section, s.field) for n, s in RESTORE_SETTINGS.items() if s.section != "post"
 }
 
+#: The config class of each section of ``_TARGETS``.
+_SECTION_CLASSES: dict[str, type] = {s.section: s.owner for s in RESTORE_SETTINGS.values()}
+
 #: Settings that are paths: a relative one in a settings file is taken relative to the file.
-_PATH_KEYS = frozenset({"weights", "references", "hints"})
+_PATH_KEYS = frozenset(
+    n
+    for n, s in RESTORE_SETTINGS.items()
+    if s.setting.path and s.setting.file_relative and not s.setting.multiple
+)
 
 #: Every setting ``build_restore_config`` understands.
-SETTING_KEYS: frozenset[str] = frozenset({*_TARGETS, *POST_KEYS, "look"})
+SETTING_KEYS: frozenset[str] = frozenset({*RESTORE_SETTINGS, "look"})
+
+#: Settings a file may not set: they concern one run (``--overwrite``).
+COMMAND_LINE_ONLY: frozenset[str] = frozenset(
+    n for n, s in RESTORE_SETTINGS.items() if not s.setting.in_file
+)
 
 _HUE_USAGE = "CENTER:WIDTH:SAT[:SHIFT] (degrees, degrees, factor, degrees), e.g. 270:90:0.7"
 
@@ -255,18 +272,6 @@ def read_settings_file(
     return values
 
 
-#: The config class of each section of ``_TARGETS``.
-_SECTION_CLASSES: dict[str, type] = {
-    "": RestoreConfig,
-    "colorize": ColorizeConfig,
-    "temporal": TemporalConfig,
-    "encode": EncodeConfig,
-    "guide": GuideConfig,
-    "segments": SegmentConfig,
-    "limits": LimitsConfig,
-}
-
-
 def setting_of(error: SettingValueError) -> str | None:
     """The setting (an option name as identifier, as in ``SETTING_KEYS``) whose value
     ``error`` refuses, from the config class and field it names; None for a field no
@@ -298,26 +303,53 @@ def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
     if "hue_ranges" in post_values:
         post_values["hue_ranges"] = tuple(post_values["hue_ranges"])
     post = dataclasses.replace(LOOKS[look] if look else PostConfig(), **post_values)
-    sections: dict[str, dict[str, Any]] = {
-        "": {},
-        "colorize": {},
-        "temporal": {},
-        "encode": {},
-        "guide": {},
-        "segments": {},
-        "limits": {},
-    }
+    sections: dict[str, dict[str, Any]] = {section: {} for section in _SECTION_CLASSES}
     for key, value in values.items():
         if key in _TARGETS:
             section, name = _TARGETS[key]
             sections[section][name] = value
-    return RestoreConfig(
-        colorize=ColorizeConfig(**sections["colorize"]),
-        temporal=TemporalConfig(**sections["temporal"]),
-        encode=EncodeConfig(**sections["encode"]),
-        guide=GuideConfig(**sections["guide"]),
-        segments=SegmentConfig(**sections["segments"]),
-        limits=LimitsConfig(**sections["limits"]),
-        post=post,
-        **sections[""],
-    )
+    parts = {
+        section: owner(**sections[section])
+        for section, owner in _SECTION_CLASSES.items()
+        if section not in ("", "post")
+    }
+    return RestoreConfig(**parts, post=post, **sections[""])
+
+
+def _toml_value(value: Any) -> str | None:
+    """``value`` written as TOML (``None``: it has no TOML form; the setting is left out)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return "[" + ", ".join(v for v in map(_toml_value, value) if v is not None) + "]"
+    if isinstance(value, str):
+        return json.dumps(value)  # a JSON string is a TOML basic string
+    return repr(value)
+
+
+def settings_template() -> str:
+    """A commented settings file with every key a file may set: its help, its values and
+    its default (generated from the config fields, so it lists exactly what the reader
+    takes). Uncommenting a line that has a value sets that setting to its default."""
+    lines = [
+        "# filmcolor settings: pass this file with --config FILE.toml (restore, batch, preview,",
+        "# watch). Keys are the options' long names; options given on the command line win.",
+        "",
+        "# Colour preset: one of " + ", ".join(sorted(LOOKS)) + ".",
+        '# look = "natural"',
+    ]
+    for name, s in RESTORE_SETTINGS.items():
+        if not s.setting.in_file:
+            continue
+        lines.append("")
+        lines += textwrap.wrap(s.setting.help, 88, initial_indent="# ", subsequent_indent="# ")
+        if s.setting.choices:
+            lines.append("# One of: " + ", ".join(s.setting.choices) + ".")
+        elif s.bounds is not None:
+            lines.append(f"# Values: {s.bounds.describe()}.")
+        value = _toml_value(s.default)
+        key = name.replace("_", "-")
+        lines.append(f"# {key} = {value}" if value is not None else f"# {key} = (not set)")
+    return "\n".join(lines) + "\n"

@@ -80,6 +80,7 @@ def test_audio_only(tmp_path: Path, const_weights: Path) -> None:
     assert only_output_files(tmp_path) == ["song.m4a"]
 
 
+@pytest.mark.slow
 def test_existing_output_needs_overwrite(tmp_path: Path, clip: Path, const_weights: Path) -> None:
     out = tmp_path / "o.mkv"
     out.write_bytes(b"precious")
@@ -114,6 +115,7 @@ def test_missing_weights_exit_5_and_says_how_to_get_them(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.safetensors"]
 
 
+@pytest.mark.slow
 def test_truncated_file_keeps_every_decodable_frame(
     tmp_path: Path, clip: Path, const_weights: Path
 ) -> None:
@@ -133,6 +135,7 @@ def test_truncated_file_keeps_every_decodable_frame(
     assert not (tmp_path / "s.mkv").exists()
 
 
+@pytest.mark.slow
 def test_corrupt_packets_warn_count_and_strict_fails(
     tmp_path: Path, clip: Path, const_weights: Path
 ) -> None:
@@ -181,6 +184,7 @@ def test_16bit_png_keeps_16_bits_and_luma(tmp_path: Path, const_weights: Path) -
     assert float((out_L - src_L).abs().median()) < 0.5
 
 
+@pytest.mark.slow
 def test_exif_orientation_applied(tmp_path: Path, const_weights: Path) -> None:
     src, out = tmp_path / "rot.jpg", tmp_path / "out.png"
     make_image(src, width=40, height=64, exif_orientation=6)
@@ -189,6 +193,24 @@ def test_exif_orientation_applied(tmp_path: Path, const_weights: Path) -> None:
     assert cv2.imread(str(out), cv2.IMREAD_UNCHANGED).shape[:2] == (40, 64)
 
 
+def test_restore_says_where_it_wrote_unless_quiet(tmp_path: Path, const_weights: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    make_image(src / "a.png", width=32, height=24)
+    base = ["--device", "cpu", "--render-size", str(TEST_RENDER), "--weights", str(const_weights)]
+    out = tmp_path / "out"
+    for args, said in [
+        ([src / "a.png", "-o", tmp_path / "a.png"], f"filmcolor: wrote {tmp_path / 'a.png'}"),
+        ([src, "-o", out], f"1 file(s) restored, 0 failed; wrote them to {out}"),
+    ]:
+        result = CliRunner().invoke(main, ["restore", *map(str, args), *base])
+        assert result.exit_code == 0, result.stderr
+        assert result.stderr.splitlines() == [said]
+    result = CliRunner().invoke(main, ["restore", str(src), "-o", str(tmp_path / "q"), "-q", *base])
+    assert result.exit_code == 0 and result.stderr == ""
+
+
+@pytest.mark.slow
 def test_folder_skips_bad_files_and_does_the_rest(tmp_path: Path, const_weights: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -221,12 +243,14 @@ def test_help_lists_exit_codes() -> None:
         assert code in result.stdout
 
 
+@pytest.mark.slow
 def test_ctrl_c_exits_130_and_leaves_nothing(
     tmp_path: Path, clip: Path, const_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import filmcolor.pipeline as pipeline
+    import importlib
 
-    real = pipeline.restore_video
+    facade = importlib.import_module("filmcolor.facade")
+    real = facade.restore_video
 
     def interrupted(*args, **kwargs):
         def stop(progress):
@@ -234,13 +258,14 @@ def test_ctrl_c_exits_130_and_leaves_nothing(
 
         return real(args[0], args[1], args[2], stop, colorizer=kwargs.get("colorizer"))
 
-    monkeypatch.setattr(pipeline, "restore_video", interrupted)
+    monkeypatch.setattr(facade, "restore_video", interrupted)
     code, err = cli("restore", clip, "-o", tmp_path / "o.mkv", weights=const_weights)
     assert code == 130
     assert_one_line_error(err, "interrupted")
     assert only_output_files(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_progress_is_plain_lines_when_not_a_terminal(
     tmp_path: Path, clip: Path, const_weights: Path
 ) -> None:
@@ -261,6 +286,7 @@ def test_import_has_no_heavy_side_effects() -> None:
     assert out.stdout.split() == ["False", "False"]
 
 
+@pytest.mark.slow
 def test_relative_name_with_a_colon_and_output_containers(
     tmp_path: Path, clip: Path, const_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -276,6 +302,7 @@ def test_relative_name_with_a_colon_and_output_containers(
     assert_one_line_error(err, "out.avi", ".mkv")
 
 
+@pytest.mark.slow
 def test_folder_name_collisions_and_sidecars(tmp_path: Path, const_weights: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()

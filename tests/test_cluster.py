@@ -321,6 +321,7 @@ def test_client_connection_is_tried_again_when_the_head_fails_its_server() -> No
 # --------------------------------------------------------------------------- on the cluster
 
 
+@pytest.mark.slow
 def test_connect_describes_the_cluster_and_keeps_the_sigterm_handler(ray_head: Head) -> None:
     def mine(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -336,6 +337,7 @@ def test_connect_describes_the_cluster_and_keeps_the_sigterm_handler(ray_head: H
     assert os.environ["RAY_USAGE_STATS_ENABLED"] == "0"
 
 
+@pytest.mark.slow
 def test_cluster_restore_equals_the_single_pass(
     ray_head: Head, film: Path, const_weights: Path, tmp_path: Path
 ) -> None:
@@ -379,6 +381,7 @@ def test_cluster_restore_equals_the_single_pass(
     assert b["audio"][0]["packet_pts"] == a["audio"][0]["packet_pts"]
 
 
+@pytest.mark.slow
 def test_a_killed_worker_is_retried_and_the_job_completes(
     ray_head: Head, film: Path, const_weights: Path, tmp_path: Path
 ) -> None:
@@ -423,6 +426,7 @@ def test_a_killed_worker_is_retried_and_the_job_completes(
     assert b["audio"][0]["packets"] == a["audio"][0]["packets"]
 
 
+@pytest.mark.slow
 def test_a_task_error_comes_back_as_its_own_error(
     ray_head: Head, film: Path, tmp_path: Path
 ) -> None:
@@ -434,6 +438,7 @@ def test_a_task_error_comes_back_as_its_own_error(
     assert_one_line_error(err, str(missing))
 
 
+@pytest.mark.slow
 def test_batch_runs_a_folder_on_the_cluster(
     ray_head: Head, const_weights: Path, tmp_path: Path
 ) -> None:

@@ -68,6 +68,7 @@ def test_devices() -> None:
             resolve_device("cuda:0")
 
 
+@pytest.mark.slow
 def test_colorizer_pads_odd_render_sizes_and_returns_full_size(const_weights) -> None:
     from filmcolor.config import ColorizeConfig
 

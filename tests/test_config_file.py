@@ -43,6 +43,7 @@ def restore_settings(
     return json.loads(report.read_text())["settings"]
 
 
+@pytest.mark.slow
 def test_precedence_default_look_file_command_line(
     tmp_path: Path, image: Path, const_weights: Path
 ) -> None:
@@ -217,3 +218,28 @@ def test_help_says_tone_options_are_off_by_default() -> None:
     assert "bwdif-field" in deinterlace and "CHANGES the frame count" in deinterlace
     for look in LOOKS:
         assert look in text.split("--look [", 1)[1][:80]
+
+
+def test_settings_template_lists_every_file_key_at_its_default(tmp_path: Path) -> None:
+    """The commented template is generated from the config fields: uncommented, it is a
+    valid settings file that gives the default config, and every option that a file may
+    set appears in it."""
+    from filmcolor.config import RestoreConfig
+    from filmcolor.settings import (
+        RESTORE_SETTINGS,
+        SETTING_KEYS,
+        build_restore_config,
+        settings_template,
+    )
+
+    text = settings_template()
+    lines = [ln[2:] for ln in text.splitlines() if ln.startswith("# ") and " = " in ln]
+    path = tmp_path / "all.toml"
+    path.write_text("\n".join(ln for ln in lines if "(not set)" not in ln) + "\n")
+    values = read_settings_file(path, SETTING_KEYS - {"overwrite"}, {"overwrite"})
+    assert build_restore_config(values) == RestoreConfig()
+    keys = {ln.split(" = ")[0].replace("-", "_") for ln in lines}
+    assert keys == {"look", *RESTORE_SETTINGS} - {"overwrite"}
+    restore_help = CliRunner().invoke(main, ["restore", "--help"], terminal_width=200).output
+    for key in keys:
+        assert f"--{key.replace('_', '-')}" in restore_help

@@ -154,6 +154,7 @@ SLOW = 150
 # -- the daemon as a subprocess -----------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_one_by_one_and_twenty_at_once_each_exactly_once(
     tmp_path: Path, daemon: Callable[..., Daemon]
 ) -> None:
@@ -207,6 +208,7 @@ def test_one_by_one_and_twenty_at_once_each_exactly_once(
     assert len(listed) == len(names) and {j["status"] for j in listed} == {"done"}
 
 
+@pytest.mark.slow
 def test_slowly_written_file_is_taken_only_when_complete(
     tmp_path: Path, daemon: Callable[..., Daemon]
 ) -> None:
@@ -233,6 +235,7 @@ def test_slowly_written_file_is_taken_only_when_complete(
     assert_clean_output(out, {"film.mp4"})
 
 
+@pytest.mark.slow
 def test_corrupt_file_is_retried_then_quarantined_others_complete(
     tmp_path: Path, daemon: Callable[..., Daemon]
 ) -> None:
@@ -266,6 +269,7 @@ def test_corrupt_file_is_retried_then_quarantined_others_complete(
     assert d.wait() == 0
 
 
+@pytest.mark.slow
 def test_kill_9_mid_job_then_restart_completes_each_job_once(
     tmp_path: Path, daemon: Callable[..., Daemon]
 ) -> None:
@@ -304,6 +308,7 @@ def test_kill_9_mid_job_then_restart_completes_each_job_once(
     assert d2.wait() == 0
 
 
+@pytest.mark.slow
 def test_sigterm_exits_0_and_next_start_carries_on(
     tmp_path: Path, daemon: Callable[..., Daemon]
 ) -> None:
@@ -349,6 +354,7 @@ def _watch_once(*args: str | Path) -> subprocess.CompletedProcess[str]:
     return subprocess.run(argv, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.slow
 def test_state_through_a_link_shares_the_first_daemons_lock(
     tmp_path: Path, daemon: Callable[..., Daemon]
 ) -> None:
@@ -371,6 +377,7 @@ def test_state_through_a_link_shares_the_first_daemons_lock(
     assert d.wait() == 0
 
 
+@pytest.mark.slow
 def test_staging_never_touches_the_users_folders(
     tmp_path: Path, daemon: Callable[..., Daemon]
 ) -> None:
@@ -544,7 +551,7 @@ def test_watcher_waits_for_stability_and_follows_only_inside_symlinks(tmp_path: 
 
 
 def test_output_names_stay_inside_out_dir(tmp_path: Path) -> None:
-    from filmcolor.pipeline import folder_output_name
+    from filmcolor.media.kinds import folder_output_name
 
     for name in ("a.mp4", "a.MOV", "b.avi", "c.mpg", "d.png", "e.TIF", "f.webm", "x.y.ts"):
         assert output_name(name) == folder_output_name(Path(name))

@@ -25,7 +25,10 @@ from mediagen import (
 from filmcolor.cli import main
 from filmcolor.config import RestoreConfig, SegmentConfig
 from filmcolor.errors import MediaError
-from filmcolor.pipeline import RestoreReport, restore
+from filmcolor.facade import restore
+from filmcolor.report import RestoreReport
+
+pytestmark = pytest.mark.slow
 
 #: 90 kHz: the MPEG-TS clock.
 TS_TB = Fraction(1, 90000)

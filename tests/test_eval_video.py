@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -12,7 +11,6 @@ import av
 import cv2
 import numpy as np
 import pytest
-import torch
 from click.testing import CliRunner
 from mediagen import make_video
 
@@ -24,16 +22,6 @@ LN2 = math.log(2)
 #: JS([½, ½], [0, 1]) = ½ KL(p‖m) + ½ KL(q‖m) with m = [¼, ¾]:
 #: KL(p‖m) = ½ ln 2 + ½ ln ⅔ = ½ ln(4/3), KL(q‖m) = ln(4/3), so JS = ¾ ln(4/3).
 JS_HALF_VS_ONE = 0.75 * math.log(4 / 3)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread() -> Iterator[None]:
-    # The per-frame metrics are tiny torch calls; on small CI machines the intra-op thread
-    # pool costs far more than the work (100 ms per call instead of 0.2 ms).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 # --- Jensen–Shannon divergence and CDC ----------------------------------------------------------
@@ -276,7 +264,7 @@ def test_eval_videos_pair_by_time_across_time_bases_json(reference: Path, tmp_pa
     )
     with av.open(str(cand)) as c, av.open(str(reference)) as r:
         assert c.streams.video[0].time_base != r.streams.video[0].time_base
-    code, out, err = run_eval(reference, cand, "--json")
+    code, out, err = run_eval(reference, cand, "--json", "-q")
     assert code == 0, err
     data = json.loads(out)
     assert data["kind"] == "video" and data["count"] == 1 and data["frames"] == 12
@@ -351,3 +339,74 @@ def test_eval_video_folders_pair_by_stem(reference: Path, tmp_path: Path) -> Non
     data = json.loads(out)
     assert data["kind"] == "video" and [v["name"] for v in data["per_video"]] == ["a"]
     assert data["unpaired"] == [str(tmp_path / "ref" / "b.mkv")]
+
+
+def test_evaluate_videos_progress_and_threads(reference: Path, tmp_path: Path) -> None:
+    cand = clip(tmp_path / "other.mkv", content="testsrc2")
+    calls: list[metrics.EvalProgress] = []
+    one = metrics.evaluate_videos(reference, cand, workers=1, progress=calls.append)
+    three = metrics.evaluate_videos(reference, cand, workers=3)
+    assert metrics.jsonable(one) == metrics.jsonable(three)
+    # The threaded runner gives what the one-thread meter gives, frame by frame.
+    meter = metrics.TemporalMeter()
+    steps = [
+        meter.update(r.rgb, c.rgb)
+        for r, c in zip(VideoReader(reference), VideoReader(cand), strict=True)
+    ]
+    assert one["per_frame"]["warp_error_rgb_candidate"][1:] == [
+        s["warp_error_rgb_candidate"] for s in steps[1:]
+    ]
+    assert {k: one[k] for k in metrics.TEMPORAL_KEYS} == {
+        k: meter.result()[k] for k in metrics.TEMPORAL_KEYS
+    }
+    # Progress: once per paired frame, in order, then once more, finished.
+    assert [p.frames_done for p in calls] == [*range(1, 13), 12]
+    assert all(p.path == str(cand) and p.frames_total == 12 and p.fps > 0 for p in calls)
+    assert [p.finished for p in calls] == [False] * 12 + [True]
+    # The command shows it (a plain line on a pipe; a bar on a terminal); -q hides it.
+    code, _, err = run_eval(reference, cand)
+    assert code == 0 and "other.mkv: 12/12 frames" in err
+    code, _, err = run_eval(reference, cand, "-q")
+    assert code == 0 and err == ""
+
+
+def table_lines(width: int, *args: str | Path) -> list[str]:
+    result = CliRunner().invoke(
+        main, ["eval", *(str(a) for a in args), "-q"], env={"COLUMNS": str(width)}
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "…" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= width
+    return lines
+
+
+def test_eval_video_table_fits_without_cutting_figures(reference: Path, tmp_path: Path) -> None:
+    cand = clip(tmp_path / "clip.mkv", content="testsrc2")
+    data = json.loads(run_eval(reference, cand, "--json", "-q")[1])["per_video"][0]
+    # One video with a short name: 80 columns; CDC and warp error in thousandths.
+    lines = table_lines(80, reference, cand)
+    row = next(line for line in lines if "clip" in line)
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[:3] == ["clip", f"{data['psnr']:.2f}", f"{data['ssim']:.4f}"]
+    for cell, key in zip(cells[-4:], metrics.TEMPORAL_KEYS, strict=True):
+        digits = cell.replace(".", "").lstrip("0")  # three significant digits
+        assert len(digits) == 3 and float(cell) == pytest.approx(1000 * data[key], rel=5e-3)
+    assert any("thousandths" in line for line in lines)
+    # Two videos with longer names and the mean row: 100 columns.
+    (tmp_path / "ref").mkdir()
+    (tmp_path / "out").mkdir()
+    for name in ("harbour-at-night-1951", "market-street-reel-2"):
+        (tmp_path / "ref" / f"{name}.mkv").write_bytes(reference.read_bytes())
+        (tmp_path / "out" / f"{name}.mkv").write_bytes(cand.read_bytes())
+    lines = table_lines(100, tmp_path / "ref", tmp_path / "out")
+    text = "\n".join(lines)
+    assert "harbour-at-night-1951" in text and "mean of 2" in text
+
+
+def test_eval_help_lists_only_its_exit_codes() -> None:
+    out = CliRunner().invoke(main, ["eval", "--help"]).output
+    codes = [line.split()[0] for line in out.split("Exit codes:")[1].splitlines() if line.strip()]
+    assert codes == ["0", "1", "2", "3", "4", "130"]
+    assert "weights" not in out and "--max-pixels" not in out and "OUTPUT" not in out
+    assert "--plot PNG" in out

@@ -55,6 +55,7 @@ def test_the_checker_catches_a_broken_contract(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow
 def test_damaged_mp4_mutants_keep_the_contract(
     tmp_path: Path, seed_clip: bytes, const_weights: Path
 ) -> None:

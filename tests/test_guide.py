@@ -21,10 +21,11 @@ from conftest import CONST_AB
 
 from filmcolor.color import lab_to_rgb, luma_to_L, rgb_to_lab
 from filmcolor.config import ColorizeConfig, GuideConfig, RestoreConfig
+from filmcolor.facade import restore
 from filmcolor.guide.propagate import Layer, Propagator, carry, flow_trust, propagate_backward
 from filmcolor.guide.sources import format_timecode
 from filmcolor.media.frames import iter_rgb_frames
-from filmcolor.pipeline import RestoreReport, restore
+from filmcolor.report import RestoreReport
 from filmcolor.temporal.flow import FlowEstimator
 
 W, H = 160, 120
@@ -188,6 +189,7 @@ def test_backward_propagation_reaches_earlier_frames() -> None:
 # ---------------------------------------------------------------- restore() with a guide
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("anchor", "temporal"),
     [(0, True), (10, True), (0, False)],
@@ -228,6 +230,7 @@ def test_reference_colour_stays_on_the_moving_object(
     assert float(np.linalg.norm(bg - bg_want)) < 8.0
 
 
+@pytest.mark.slow
 def test_unanchored_reference_finds_its_frame(
     tmp_path: Path, const_config: RestoreConfig, square_clip: tuple[Path, Path]
 ) -> None:
@@ -246,6 +249,7 @@ def test_unanchored_reference_finds_its_frame(
     assert float(np.linalg.norm(got - want)) < 6.0, (got, want)
 
 
+@pytest.mark.slow
 def test_guide_off_changes_nothing(
     tmp_path: Path, const_config: RestoreConfig, square_clip: tuple[Path, Path]
 ) -> None:
@@ -257,6 +261,7 @@ def test_guide_off_changes_nothing(
     assert float(np.linalg.norm(got - np.array(CONST_AB))) < 3.0
 
 
+@pytest.mark.slow
 def test_hint_colours_the_region_and_follows_it(
     tmp_path: Path, const_config: RestoreConfig, square_clip: tuple[Path, Path]
 ) -> None:
@@ -303,6 +308,7 @@ def objects_picture(
     return np.clip(img, 0, 255).astype(np.uint8)
 
 
+@pytest.mark.slow
 def test_style_reference_steers_towards_its_colours(tmp_path: Path) -> None:
     """Feature matching needs features that tell textures apart: the shipped weights' encoder
     (ImageNet-pretrained, then trained to colorize); the constant-output test network's
@@ -330,6 +336,7 @@ def test_style_reference_steers_towards_its_colours(tmp_path: Path) -> None:
         assert d_styled < 0.75 * d_auto, (name, d_styled, d_auto)
 
 
+@pytest.mark.slow
 def test_reference_and_hint_on_a_still_image(tmp_path: Path, const_config: RestoreConfig) -> None:
     picture = scene(0)
     gray = tmp_path / "still.png"

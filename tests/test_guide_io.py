@@ -19,11 +19,11 @@ from filmcolor.cli import main
 from filmcolor.color import lab_to_rgb, rgb_to_lab
 from filmcolor.config import GuideConfig, RestoreConfig
 from filmcolor.errors import InputError, UsageError
+from filmcolor.facade import restore
 from filmcolor.guide.hints import load_hints, parse_color, rasterize
 from filmcolor.guide.keyframes import export_keyframes, full_range_gray, read_manifest
 from filmcolor.guide.sources import format_timecode, load_references, parse_time, parse_timecode
 from filmcolor.guide.types import Hint
-from filmcolor.pipeline import restore
 
 
 def cli(*args: str | Path | int) -> tuple[int, str]:
@@ -220,6 +220,7 @@ def test_cli_missing_guide_paths_fail_fast_in_one_line(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.mp4"]
 
 
+@pytest.mark.slow
 def test_cli_bad_guide_files_are_one_line_errors(tmp_path: Path, const_weights: Path) -> None:
     """Gray reference, a folder name that is no timecode, a bad hint: exit 2, one line, and
     nothing written."""
@@ -246,8 +247,8 @@ def test_cli_bad_guide_files_are_one_line_errors(tmp_path: Path, const_weights: 
 
 def test_guide_settings_from_options_and_config_file(tmp_path: Path) -> None:
     """Options and TOML keys land in RestoreConfig.guide; file paths are relative to the file."""
-    from filmcolor.cli import _effective_config
-    from filmcolor.cli import restore as restore_command
+    from filmcolor.cli.options import effective_config
+    from filmcolor.cli.restore import restore as restore_command
 
     pics = tmp_path / "pics"
     pics.mkdir()
@@ -256,19 +257,19 @@ def test_guide_settings_from_options_and_config_file(tmp_path: Path) -> None:
     toml = pics / "settings.toml"
     toml.write_text('reference = ["a.png", "b.png"]\nreferences = "."\nhints = "hints.json"\n')
     ctx = restore_command.make_context("restore", ["in.mp4", "-o", "o.mp4"])
-    config, sources = _effective_config(ctx, ctx.params, toml, False)
+    config, sources = effective_config(ctx, ctx.params, toml, False)
     assert config.guide.references == (str(a.absolute()), str(b.absolute()))
     assert config.guide.references_dir == str(pics.absolute())
     assert config.guide.hints == str((pics / "hints.json").absolute())
     assert sorted(sources["from_config"]) == ["hints", "reference", "references"]
     argv = ["in.mp4", "-o", "o.mp4", "--reference", str(b), "--reference", str(a)]
     ctx = restore_command.make_context("restore", argv)
-    config, _ = _effective_config(ctx, ctx.params, toml, False)
+    config, _ = effective_config(ctx, ctx.params, toml, False)
     assert config.guide.references == (str(b), str(a))  # the command line wins
     assert config.guide.references_dir == str(pics.absolute())
     toml.write_text("reference = 3\n")
     with pytest.raises(UsageError, match="a path or a list of paths"):
-        _effective_config(ctx, ctx.params, toml, False)
+        effective_config(ctx, ctx.params, toml, False)
 
 
 # --------------------------------------------------------------------------- hints
@@ -406,6 +407,7 @@ def shots_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[int
     return path, pts
 
 
+@pytest.mark.slow
 def test_keyframes_one_per_shot_and_names_round_trip(
     shots_clip: tuple[Path, list[int]], tmp_path: Path, const_config: RestoreConfig
 ) -> None:

@@ -26,10 +26,11 @@ from click.testing import CliRunner
 from conftest import TEST_RENDER, assert_one_line_error
 from mediagen import make_image, make_video
 
-from filmcolor.cli import _effective_config, main
-from filmcolor.cli import batch as batch_command
-from filmcolor.cli import restore as restore_command
-from filmcolor.cli import watch as watch_command
+from filmcolor.cli import main
+from filmcolor.cli.batch import batch as batch_command
+from filmcolor.cli.options import effective_config
+from filmcolor.cli.restore import restore as restore_command
+from filmcolor.cli.watch import watch as watch_command
 from filmcolor.config import MAX_JSON_DEPTH, GuideConfig, LimitsConfig
 from filmcolor.errors import InputError, MediaError, UsageError
 from filmcolor.guide.hints import HintCanvas, load_hints, rasterize
@@ -116,6 +117,7 @@ def test_zero_png_is_a_valid_picture(tmp_path: Path) -> None:
     assert img.shape == (40, 30) and not img.any()
 
 
+@pytest.mark.slow
 def test_png_bomb_exits_3_in_seconds_under_8_gb(tmp_path: Path, const_weights: Path) -> None:
     """A 389 kB PNG of 20000 × 20000: refused from its header, never decoded (the whole run,
     torch import included, under an 8 GB address-space limit)."""
@@ -251,13 +253,13 @@ def test_every_video_command_takes_max_pixels(tmp_path: Path, clip: Path) -> Non
         (restore_command, ["in", "-o", "out", "--max-pixels", "5000", "--max-hints", "7"]),
     ]:
         ctx = command.make_context(command.name, argv)
-        config, sources = _effective_config(ctx, ctx.params, None, False)
+        config, sources = effective_config(ctx, ctx.params, None, False)
         assert config.limits.max_pixels == 5000, command.name
         assert "max_pixels" in sources["from_command_line"]
     settings = tmp_path / "s.toml"
     settings.write_text("max-pixels = 100\nmax-hints = 3\nmax-references = 4\n")
     ctx = watch_command.make_context("watch", ["in", "-o", "out"])
-    config, _ = _effective_config(ctx, ctx.params, settings, False)
+    config, _ = effective_config(ctx, ctx.params, settings, False)
     assert config.limits == LimitsConfig(max_pixels=100, max_hints=3, max_references=4)
 
 
@@ -333,6 +335,7 @@ def _hints_text(count: int, entry: str = HINT) -> str:
     return '{"hints": [' + ", ".join([entry] * count) + "]}"
 
 
+@pytest.mark.slow
 def test_a_million_hints_is_a_usage_error_in_seconds(tmp_path: Path, clip: Path) -> None:
     hints = tmp_path / "h.json"
     hints.write_text(_hints_text(1_000_000))
@@ -386,7 +389,7 @@ def _peak_rss_of_restore(tmp_path: Path, clip: Path, weights: Path, hints: Path)
     code = f"""
 import resource
 from filmcolor.config import ColorizeConfig, GuideConfig, RestoreConfig
-from filmcolor.pipeline import restore
+from filmcolor.facade import restore
 config = RestoreConfig(
     weights={str(weights)!r},
     colorize=ColorizeConfig(device="cpu", render_size={TEST_RENDER}, batch_size=4),
@@ -402,6 +405,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
     return int(out.stdout.split()[-1]) * 1024
 
 
+@pytest.mark.slow
 def test_memory_does_not_grow_with_the_number_of_hints(
     tmp_path: Path, clip: Path, const_weights: Path
 ) -> None:
@@ -492,6 +496,7 @@ def test_canvas_draws_later_hints_over_earlier_and_ends_each_on_time() -> None:
 # --------------------------------------------------------------------------- references
 
 
+@pytest.mark.slow
 def test_100k_references_are_a_usage_error_before_any_picture_is_read(
     tmp_path: Path, clip: Path
 ) -> None:

@@ -19,7 +19,10 @@ import pytest
 from mediagen import MATRIX, aac_payload, make_matrix_clip, matrix_needs, probe_streams, rescale
 
 from filmcolor.config import RestoreConfig
-from filmcolor.pipeline import RestoreReport, restore
+from filmcolor.facade import restore
+from filmcolor.report import RestoreReport
+
+pytestmark = pytest.mark.slow
 
 #: Output container by input container: MP4 and MOV stay (exact time bases), the rest
 #: become Matroska, which holds every codec here (the policy's choice for AVI, TS, MXF).

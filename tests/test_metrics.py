@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import cv2
@@ -158,6 +160,43 @@ def test_evaluate_pairs_means_and_per_image() -> None:
     assert out["colorfulness_reference"] == pytest.approx(metrics.colorfulness(ref))
     expected_dcf = abs(metrics.colorfulness(cand) - metrics.colorfulness(ref)) / 2
     assert out["delta_colorfulness"] == pytest.approx(expected_dcf)
+
+
+def test_image_metrics_float32_ssim_close_to_float64() -> None:
+    # Video frames are scored with float32 SSIM, within 1e-5 of the float64 figures.
+    ref, cand = pattern_pair()
+    exact = metrics.image_metrics(ref, cand)
+    fast = metrics.image_metrics(ref, cand, np.float32)
+    assert exact["ssim"] == pytest.approx(SKIMAGE_SSIM_Y601, abs=1e-9)
+    assert exact["ssim_rgb"] == pytest.approx(SKIMAGE_SSIM_RGB, abs=1e-9)
+    assert fast["ssim"] == pytest.approx(exact["ssim"], abs=1e-5)
+    assert fast["ssim_rgb"] == pytest.approx(exact["ssim_rgb"], abs=1e-5)
+    assert fast["psnr"] == exact["psnr"] == pytest.approx(SKIMAGE_PSNR, abs=1e-9)
+    # 8-bit and float input agree (uint8 takes exact integer paths).
+    for key in ("colorfulness_candidate", "colorfulness_reference"):
+        as_float = metrics.image_metrics(ref / 255.0, cand / 255.0)
+        assert as_float[key] == pytest.approx(exact[key], abs=1e-9)
+
+
+def test_rgb_to_ab_matches_the_colour_module() -> None:
+    from filmcolor.color import rgb_to_lab
+
+    levels = np.arange(0, 256, 15, dtype=np.uint8)
+    grid = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), -1).reshape(-1, 1, 3)
+    torch_ab = rgb_to_lab(torch.from_numpy(grid / 255.0).permute(2, 0, 1).float())[1:]
+    np.testing.assert_allclose(metrics.rgb_to_ab(grid), torch_ab.numpy(), atol=1e-3)
+
+
+def test_constants_match_the_colour_module_and_eval_loads_no_torch() -> None:
+    from filmcolor import color
+    from filmcolor.metrics import image, video
+
+    assert (image.KR, image.KB) == color.KR_KB["bt601"]
+    lab = (video._WHITE, video._RGB2XYZ, video._EPS, video._KAPPA)
+    assert lab == (color._WHITE, color._RGB2XYZ, color._EPS, color._KAPPA)
+    # Importing torch takes seconds: the metrics and the eval command do without it.
+    code = "import sys, filmcolor.metrics, filmcolor.plot; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 # --- filmcolor eval -----------------------------------------------------------------------------

@@ -12,7 +12,8 @@ import numpy as np
 from mediagen import make_telecined, make_video, probe_streams
 
 from filmcolor.config import PostConfig, RestoreConfig
-from filmcolor.pipeline import RestoreReport, restore
+from filmcolor.facade import restore
+from filmcolor.report import RestoreReport
 
 EVERYTHING = PostConfig(
     saturation=1.2,

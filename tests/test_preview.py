@@ -133,6 +133,7 @@ def test_frames_are_those_at_or_just_after_each_time(
         read_video_frames(clip, [last + 0.5])
 
 
+@pytest.mark.slow
 def test_video_sheet_default_three_rows(
     tmp_path: Path, clip: Path, const_weights: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,9 +16,10 @@ from mediagen import make_video, probe_streams
 
 from filmcolor.config import EncodeConfig, RestoreConfig
 from filmcolor.errors import UsageError
+from filmcolor.facade import restore
 from filmcolor.media.encode import choose_output_format, configure_video_stream
 from filmcolor.media.probe import probe
-from filmcolor.pipeline import Progress, RestoreReport, restore
+from filmcolor.report import Progress, RestoreReport
 
 
 def decoded(path: Path) -> list[tuple[list[np.ndarray], str, tuple[int, int, int, int]]]:
@@ -68,6 +69,7 @@ def assert_same_streams(src: Path, dst: Path) -> tuple[dict, dict]:
     return a, b
 
 
+@pytest.mark.slow
 def test_mkv_with_two_audio_tracks_subtitles_chapters(tmp_path: Path, const_config) -> None:
     src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
     make_video(
@@ -89,6 +91,7 @@ def test_mkv_with_two_audio_tracks_subtitles_chapters(tmp_path: Path, const_conf
     assert np.abs(cb[5].astype(int) - 128).mean() > 5, "output has no colour"
 
 
+@pytest.mark.slow
 def test_mp4_cfr_ntsc_rate_audio_and_mov_text(tmp_path: Path, const_config) -> None:
     src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
     pts = make_video(
@@ -102,6 +105,7 @@ def test_mp4_cfr_ntsc_rate_audio_and_mov_text(tmp_path: Path, const_config) -> N
         assert c.streams.video[0].average_rate == Fraction(24000, 1001)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", [".mp4", ".mkv"])
 def test_vfr_keeps_every_pts(tmp_path: Path, const_config, ext: str) -> None:
     src, dst = tmp_path / f"in{ext}", tmp_path / f"out{ext}"
@@ -171,6 +175,7 @@ def _psnr(a: list[np.ndarray], b: list[np.ndarray], peak: float = 255.0) -> floa
     return float(10 * np.log10(peak**2 / mse))
 
 
+@pytest.mark.slow
 def test_default_lossy_y_psnr_matches_a_plain_transcode(tmp_path: Path, const_config) -> None:
     src, dst, plain = tmp_path / "in.mkv", tmp_path / "out.mkv", tmp_path / "plain.mkv"
     make_video(src, frames=24, codec="ffv1", pix_fmt="yuv420p", gray=True)

@@ -20,8 +20,8 @@ from mediagen import make_video
 
 from filmcolor.config import EncodeConfig, PostConfig, RestoreConfig, SegmentConfig
 from filmcolor.errors import UsageError
+from filmcolor.facade import restore
 from filmcolor.media.probe import probe
-from filmcolor.pipeline import restore
 from filmcolor.segments import (
     WorkDir,
     default_work_dir,
@@ -29,6 +29,8 @@ from filmcolor.segments import (
     restore_segmented,
     should_segment,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def _config(const_config: RestoreConfig, seconds: float, **segments: object) -> RestoreConfig:

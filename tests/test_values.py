@@ -114,14 +114,14 @@ def test_out_of_range_option_is_a_one_line_usage_error(
 
 
 def test_every_numeric_option_takes_its_range_from_a_config_field() -> None:
-    from filmcolor.cli import _BoundedFloat, _BoundedInt
+    from filmcolor.cli.common import BoundedFloat, BoundedInt
 
     numeric = numeric_options(click.types.FloatParamType)
     numeric += numeric_options(click.types.IntParamType)
     for command, flag in numeric:
         param = next(p for p in main.commands[command].params if flag in p.opts)  # type: ignore[attr-defined]
         if (command, flag) not in UNBOUND:
-            assert isinstance(param.type, _BoundedFloat | _BoundedInt), (command, flag)
+            assert isinstance(param.type, BoundedFloat | BoundedInt), (command, flag)
 
 
 def test_watch_settle_nan_and_denoise_nan_are_refused(tmp_path: Path) -> None:

@@ -21,7 +21,7 @@ from filmcolor.atomic import atomic_output
 from filmcolor.cli import main
 from filmcolor.config import RestoreConfig, SegmentConfig
 from filmcolor.errors import UsageError
-from filmcolor.pipeline import restore
+from filmcolor.facade import restore
 from filmcolor.segments import WORK_MARKER, WorkDir, default_work_dir
 
 
@@ -115,6 +115,7 @@ def test_work_dir_that_is_a_file_is_refused(
     assert work.read_text() == "a file"
 
 
+@pytest.mark.slow
 def test_new_work_dir_is_made_and_removed_an_empty_one_is_kept(
     film: Path, const_config: RestoreConfig, tmp_path: Path
 ) -> None:
@@ -128,6 +129,7 @@ def test_new_work_dir_is_made_and_removed_an_empty_one_is_kept(
     assert empty.is_dir() and list(empty.iterdir()) == []  # the user's folder stays
 
 
+@pytest.mark.slow
 def test_only_filmcolor_files_are_removed_from_its_own_folder(
     film: Path, const_config: RestoreConfig, tmp_path: Path
 ) -> None:
@@ -144,6 +146,7 @@ def test_only_filmcolor_files_are_removed_from_its_own_folder(
     assert any("left the work folder" in w for w in report.warnings)
 
 
+@pytest.mark.slow
 def test_default_work_folder_of_an_earlier_version_is_taken_over(
     film: Path, const_config: RestoreConfig, tmp_path: Path
 ) -> None:
@@ -189,6 +192,7 @@ def test_no_clobber_rename_refuses_a_file_that_appeared(tmp_path: Path) -> None:
     assert target.read_text() == "ours"
 
 
+@pytest.mark.slow
 def test_report_is_written_atomically_and_never_clobbered(
     film: Path, const_weights: Path, tmp_path: Path
 ) -> None:

@@ -6,7 +6,9 @@
 - ``worker``: the process that runs the restore pipeline for one job at a time; it dies with
   its daemon (``PR_SET_PDEATHSIG`` plus a parent-pid watch).
 - ``service``: the daemon itself: start-up recovery, scheduling, retries with backoff,
-  quarantine, atomic commit of outputs, clean stop on SIGTERM/SIGINT.
+  clean stop on SIGTERM/SIGINT.
+- ``files``: the staging folder and the no-clobber moves: atomic commit of outputs into
+  OUT_DIR, sources to ``--done``, quarantine to ``--failed``.
 - ``logs``: one structured event per log line (plain or JSON).
 
 Nothing here imports click or rich, and nothing prints: events go through ``logging``.

@@ -47,14 +47,11 @@ the attempt, and ``run()`` returns 0. The next start carries on from the job tab
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import json
 import logging
 import os
-import re
 import select
-import shutil
 import signal
 import subprocess
 import sys
@@ -68,18 +65,14 @@ from typing import IO, Any
 from ..atomic import pid_alive
 from ..config import RestoreConfig, bounded, check_bounds
 from ..errors import InputError, UsageError
+from .files import STAGING_MARKER, JobFiles, same_version
 from .jobs import Job, JobStore
 from .logs import event
-from .watcher import Candidate, Watcher, safe_join, unique_output_name
+from .watcher import Candidate, Watcher, unique_output_name
 from .worker import WORKER_MODULE, encode_config
 
 STATE_DIR = ".filmcolor"
 STATE_NAME = "jobs.db"
-#: Marks a staging folder as the daemon's own.
-STAGING_MARKER = ".filmcolor-staging"
-#: What workers leave in staging: ``JOBID-NAME`` results, restore's hidden temporary files
-#: and segment work folders beside them.
-_STAGED = re.compile(r"\.?\d+-.+")
 
 
 def default_state_path(out_dir: Path) -> Path:
@@ -137,38 +130,6 @@ def _is_our_worker(pid: int, state: Path) -> bool:
     return WORKER_MODULE in parts and str(state) in parts
 
 
-def _move_unique(src: Path, folder: Path) -> Path:
-    """Move ``src`` into ``folder`` without replacing anything: ``NAME``, else ``STEM-2``,
-    ``STEM-3``… Same filesystem: an atomic no-clobber link + unlink; else a copy."""
-    folder.mkdir(parents=True, exist_ok=True)
-    stem, ext = src.stem, src.suffix
-    for k in range(1, 10_000):
-        dst = folder / (src.name if k == 1 else f"{stem}-{k}{ext}")
-        if os.path.lexists(dst):
-            continue
-        try:
-            os.link(src, dst, follow_symlinks=False)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                raise
-            shutil.move(src, dst)
-            return dst
-        src.unlink()
-        return dst
-    raise OSError(f"{folder}: no free name for {src.name}")
-
-
-def _same_version(path: Path, job: Job) -> bool:
-    """Whether ``path`` (a symlink: its target) is still the file version of ``job``."""
-    try:
-        st = path.stat()
-    except OSError:
-        return False
-    return (st.st_size, st.st_mtime_ns) == (job.size, job.mtime_ns)
-
-
 class WatchService:
     """One daemon. ``run()`` blocks until a stop signal (or ``request_stop()``) and
     returns its exit code (0 on a clean stop; a worker's fatal code such as 5 for bad
@@ -184,6 +145,7 @@ class WatchService:
         self.staging = self.state.with_name(f"{self.state.name}.staging")
         self.done_dir = Path(o.done_dir).resolve() if o.done_dir else None
         self.failed_dir = Path(o.failed_dir).resolve() if o.failed_dir else self.in_dir / "failed"
+        self.files = JobFiles(self.staging, self.out_dir, self.done_dir, self.failed_dir)
         self.options = o
         self.instance = uuid.uuid4().hex[:12]
         self.store: JobStore | None = None
@@ -275,125 +237,23 @@ class WatchService:
                     reason="left running by a daemon that died",
                 )
         for job in self.store.all("failed"):
-            if job.moved_to is None and _same_version(Path(job.path), job):
+            if job.moved_to is None and same_version(Path(job.path), job):
                 self._quarantine(job)
-        self._claim_staging()  # made at start-up already; idempotent
-        self._clear_staging()
-
-    def _claim_staging(self) -> None:
-        """Make the staging folder, or take over this daemon's own; refuse anybody else's."""
-        marker = self.staging / STAGING_MARKER
-        if self.staging.is_dir() and not marker.exists():
-            others = sorted(e.name for e in self.staging.iterdir())
-            if others:
-                raise UsageError(
-                    f"{self.staging}: holds files filmcolor did not make ({others[0]}, ...); "
-                    "move them away or give another --state"
-                )
-        elif self.staging.exists() and not self.staging.is_dir():
-            raise UsageError(f"{self.staging}: is a file; move it away or give another --state")
-        self.staging.mkdir(parents=True, exist_ok=True)
-        marker.touch()
-
-    def _clear_staging(self, folders: bool = True) -> None:
-        """Remove what workers left in staging (results not committed, temporary files and,
-        with ``folders``, segment work folders); nothing else."""
-        for entry in self.staging.iterdir():
-            if not _STAGED.fullmatch(entry.name):
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                if folders:
-                    shutil.rmtree(entry, ignore_errors=True)
-            else:
-                with contextlib.suppress(OSError):
-                    entry.unlink()
+        self.files.claim_staging()  # made at start-up already; idempotent
+        self.files.clear_staging()
 
     # -- moving files --------------------------------------------------------------------
 
     def _commit(self, job: Job) -> None:
         """Move the staged output into OUT_DIR (no clobber), the source to --done; done."""
-        assert self.store is not None and job.output is not None
-        staged = self.staging / f"{job.id}-{job.output}"
-        final = safe_join(self.out_dir, job.output)
-        if staged.exists() and final.exists() and os.path.samefile(staged, final):
-            staged.unlink()  # the daemon died between the link and the unlink
-        if staged.exists():
-            name = job.output
-            while True:
-                try:
-                    os.link(staged, final)
-                    break
-                except FileExistsError:  # a foreign file took the name meanwhile
-                    name = unique_output_name(name, job.id, self.store.output_taken, self.out_dir)
-                    job = self.store.set_output(job.id, name)
-                    final = safe_join(self.out_dir, name)
-                except OSError as exc:
-                    if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                        raise
-                    if final.exists():
-                        raise
-                    os.replace(staged, final)
-                    break
-            staged.unlink(missing_ok=True)
-        elif not final.exists():
+        assert self.store is not None
+        if not self.files.commit(self.store, job):
             self._failed_try(job, "the finished output went missing before it was committed", 1)
-            return
-        moved = None
-        source = Path(job.path)
-        if self.done_dir is not None and _same_version(source, job):
-            moved = str(_move_unique(source, self.done_dir))
-        job = self.store.finish(job.id, moved)
-        event(
-            "job_done",
-            id=job.id,
-            path=job.path,
-            output=str(final),
-            attempts=job.attempts,
-            seconds=round((job.finished or 0) - (job.started or 0), 3),
-            moved_to=moved,
-        )
 
     def _quarantine(self, job: Job) -> None:
         """Move a failed job's source to --failed with ``NAME.error.json`` beside it."""
         assert self.store is not None
-        source = Path(job.path)
-        moved: Path | None = None
-        if _same_version(source, job):
-            try:
-                moved = _move_unique(source, self.failed_dir)
-            except OSError as exc:
-                event("quarantine_failed", logging.ERROR, id=job.id, path=job.path, error=str(exc))
-        sidecar = {
-            "path": job.path,
-            "moved_to": str(moved) if moved else None,
-            "error": job.last_error,
-            "exit_code": job.exit_code,
-            "attempts": job.attempts,
-            "size": job.size,
-            "mtime_ns": job.mtime_ns,
-            "created": job.created,
-            "started": job.started,
-            "finished": job.finished,
-            "job_id": job.id,
-        }
-        if moved is not None:
-            side = moved.with_name(moved.name + ".error.json")
-            tmp = side.with_name(f".{side.name}.part")
-            tmp.write_text(
-                json.dumps(sidecar, indent=2, ensure_ascii=False) + "\n", encoding="utf-8"
-            )
-            os.replace(tmp, side)
-            self.store.set_moved(job.id, str(moved))
-        event(
-            "job_failed",
-            logging.ERROR,
-            id=job.id,
-            path=job.path,
-            attempts=job.attempts,
-            error=job.last_error,
-            exit_code=job.exit_code,
-            moved_to=str(moved) if moved else None,
-        )
+        self.files.quarantine(self.store, job)
 
     def _failed_try(self, job: Job, error: str, exit_code: int) -> None:
         assert self.store is not None
@@ -477,7 +337,7 @@ class WatchService:
         if job is None:
             return False
         source = Path(job.path)
-        if not _same_version(source, job):
+        if not same_version(source, job):
             self.store.skip(job.id, "the file changed or vanished before it was processed")
             event("job_skipped", id=job.id, path=job.path, reason="changed or vanished")
             return True
@@ -581,7 +441,7 @@ class WatchService:
         o = self.options
         self._check_folders()
         self._take_lock()
-        self._claim_staging()
+        self.files.claim_staging()
         self.store = JobStore(self.state)
         watcher = Watcher(
             self.in_dir, settle=o.settle, rescan_every=o.poll, use_events=not o.polling
@@ -722,7 +582,7 @@ class WatchService:
                 handle.job = None
         self.workers = []
         if self.staging.is_dir() and (self.staging / STAGING_MARKER).exists():
-            self._clear_staging(folders=False)  # a long film's segments resume next start
+            self.files.clear_staging(folders=False)  # a long film's segments resume next start
         for fd in (self._wake_r, self._wake_w):
             with contextlib.suppress(OSError):
                 os.close(fd)

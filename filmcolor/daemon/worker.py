@@ -102,7 +102,7 @@ class _Worker:
         import dataclasses
 
         from ..errors import FilmcolorError
-        from ..pipeline import restore
+        from ..facade import restore
 
         job_id = message["id"]
         t0 = time.time()

@@ -67,7 +67,7 @@ from ..errors import InputError, UsageError
 from ..jsonfile import read_json
 from ..temporal.flow import FlowEstimator, warp
 from .propagate import MIN_CONF, TRUST_FULL, Layer, to_u8
-from .sources import parse_time
+from .timecode import parse_time
 from .types import Hint
 
 #: Width, in pixels, of the soft edge of a rasterized hint (confidence 1 → 0 across it).
@@ -217,7 +217,9 @@ def _read_hints_file(p: Path, limits: LimitsConfig) -> dict[str, Any]:
     # every hint is a JSON object, and so is the file itself
     data = read_json(p, max_objects=limits.max_hints + 1, too_many=too_many)
     if not isinstance(data, dict) or not isinstance(data.get("hints"), list):
-        raise UsageError(f'{p}: expected {{"hints": [...]}}; see the README for the format')
+        raise UsageError(
+            f'{p}: expected {{"hints": [...]}}; see docs/guide/references.md for the format'
+        )
     if len(data["hints"]) > limits.max_hints:
         raise UsageError(f"{p}: {too_many}")
     unknown = sorted(set(data) - _TOP_KEYS)

@@ -6,10 +6,10 @@ no colour conversion, no scaling, the source bit depth kept (uint16 above 8 bits
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import av
 import numpy as np
@@ -19,12 +19,17 @@ from ..config import LimitsConfig
 from ..errors import MediaError, picture_too_large
 from .probe import MediaInfo, decoder_pixels, limit_decoder
 
-if TYPE_CHECKING:
-    from ..post.filters import FrameFilter
-
 #: Pixel-format prefixes whose first plane is the luma (Y) at full resolution.
 #: (p010/p016 are left out: their samples sit in the most significant bits.)
 _Y_PLANE_PREFIXES = ("yuv", "yuvj", "gray", "nv12", "nv21", "nv16", "nv24", "nv42")
+
+
+class FrameFilter(Protocol):
+    """A filter between the decoder and the luma (``post.filters.FrameFilter`` builds one from
+    the user's options): ``push(frame)`` returns the frames that came out, ``push(None)`` the
+    rest at the end of the stream. Declared here so that decoding does not depend on ``post``."""
+
+    def push(self, frame: av.VideoFrame | None) -> Sequence[av.VideoFrame]: ...
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,7 @@ maps each pixel ``x`` of ``a`` to where it is in ``b``: ``b(x + flow(x)) ≈ a(x
 
 DIS (Kroeger et al. 2016) is the flow method of the whole project: it runs at a few hundred
 frames a second at render size on one CPU core. The temporal metrics use it too, in place of
-the FlowNet2 of Lai et al. 2018 (see ``metrics.py``).
+the FlowNet2 of Lai et al. 2018 (see ``filmcolor.metrics``).
 """
 
 from __future__ import annotations

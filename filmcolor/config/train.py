@@ -1,0 +1,95 @@
+"""The settings of ``filmcolor train``: the run (``TrainConfig``) and its losses."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from .fields import bounded, check_bounds
+from .model import ModelConfig
+
+
+@dataclass(frozen=True, slots=True)
+class LossConfig:
+    """Weights of the training losses (0 turns a term off)."""
+
+    #: L1 on Lab ab (Lab units / 100): the colour itself.
+    ab_l1: float = bounded(1.0, 0)
+    #: Rarity rebalancing of that L1 (Zhang et al. 2016): each pixel is weighted by how rare
+    #: its true colour is in the training data, so rare saturated colours are not averaged
+    #: away into brown. 0 is plain L1; 0.5 mixes the empirical prior half-and-half with a
+    #: uniform one, as in the paper; 1 is full inverse frequency.
+    rebalance: float = bounded(0.5, 0, 1)
+    #: L1 between the chroma magnitudes |ab| of prediction and truth, pixel by pixel: where
+    #: the hue is uncertain, plain L1 shrinks the colour towards gray; this term keeps the
+    #: true saturation and lets the model commit to its likeliest hue.
+    saturation: float = bounded(0.3, 0)
+    #: L1 between frozen ImageNet EfficientNet-Lite0 features of predicted and true RGB.
+    #: Off by default: it costs about 40 % more CPU time a step (see weights/README.md).
+    perceptual: float = bounded(0.0, 0)
+    #: |colorfulness(pred) − colorfulness(truth)| per image (Hasler–Süsstrunk, / 100). A
+    #: global statistic: at high weight the model games it (coloured borders, a sepia cast).
+    colorfulness: float = bounded(0.0, 0)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    """Everything ``filmcolor train`` needs; stored in every checkpoint."""
+
+    frames: str = ""
+    output: str = "filmcolor-finetuned.safetensors"
+    #: ``default`` (the shipped weights), ``imagenet`` (pretrained encoder), or a path to a
+    #: weights file or a checkpoint.
+    init: str = "default"
+    #: Optimiser steps; ``epochs`` (if set) overrides it with epochs × steps per epoch.
+    steps: int = bounded(2000, 1, 10_000_000)
+    epochs: float | None = bounded(None, 0, 10_000, lo_open=True)
+    #: Stop (with a checkpoint and the best weights) after this many minutes (up to a
+    #: year), if set.
+    time_limit: float | None = bounded(None, 0, 525_600, lo_open=True)
+    batch_size: int = bounded(16, 1, 1024)
+    lr: float = bounded(1e-3, 0, 1)
+    #: The pretrained encoder learns this much slower than the decoder; 0 freezes it (its
+    #: BatchNorm statistics too), which trains about 2.5x faster on a CPU and keeps the
+    #: ImageNet features intact on small data sets.
+    encoder_lr_scale: float = bounded(0.1, 0, 10)
+    weight_decay: float = bounded(1e-4, 0, 1)
+    warmup_steps: int = bounded(100, 0, 10_000_000)
+    #: Training crop side in pixels: a multiple of the model stride (32).
+    size: int = bounded(192, 64, 2048, multiple_of=32)
+    val_fraction: float = bounded(0.12, 0, 0.9)
+    #: Validate every this many steps; stop after ``patience`` validations without gain.
+    val_every: int = bounded(200, 1, 10_000_000)
+    patience: int = bounded(5, 1, 1_000_000)
+    checkpoint_every: int = bounded(200, 1, 10_000_000)
+    report_dir: str | None = None
+    device: str = "auto"
+    #: Seeds the data split, the augmentation and the initialisation (0 to 2**32 − 1).
+    seed: int = bounded(0, 0, 2**32 - 1)
+    #: Probability of film-like degradation (grain, flicker, blur, scratches) of the input.
+    degrade: float = bounded(0.5, 0, 1)
+    #: Frames sampled per shot from video files.
+    frames_per_shot: int = bounded(3, 1, 1000)
+    #: Threads that build the next batches while the model trains on this one.
+    workers: int = bounded(2, 1, 64)
+    #: Images are cached in memory with their long side at most this (speed; random crops).
+    cache_side: int = bounded(512, 64, 8192)
+    loss: LossConfig = field(default_factory=LossConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+
+    def __post_init__(self) -> None:
+        check_bounds(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        values = dict(data)
+        values["loss"] = LossConfig(**values.get("loss", {}))
+        values["model"] = ModelConfig.from_dict(values.get("model", {}))
+        return cls(**values)
