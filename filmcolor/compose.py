@@ -2,6 +2,9 @@
 
 The viewer's luma is the film's own: video keeps its Y plane verbatim and only gains Cb/Cr;
 images keep their Lab L and gain a and b.
+
+For video the stream's first and last stages live here (latency 0): ``LumaStage`` (luma →
+L, at full and render size) and ``ComposeStage`` (L and ab at chroma size → Cb/Cr).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ import torch
 
 from .color import lab_to_rgb, luma_to_L, quantize_chroma, rgb_to_chroma
 from .media.encode import OutputFormat
-from .model.colorizer import HostStaging
+from .model.colorizer import Colorizer, HostStaging
+from .stage import FrameBatch
 
 
 def luma_tensor(
@@ -56,3 +60,46 @@ def rgb_picture(L: torch.Tensor, ab: torch.Tensor, bits: int) -> np.ndarray:
     top = (1 << bits) - 1
     out = (rgb * top).round().clamp(0, top).cpu().numpy()
     return out.astype(np.uint8 if bits <= 8 else np.uint16)
+
+
+class LumaStage:
+    """The frames' luma → ``L`` ``(N, 1, H, W)`` float32 Lab L in [0, 100] on the device, and
+    ``L_low``, the same at the model's render size ``(N, 1, h, w)``."""
+
+    latency = 0
+    clocks = ("model",)
+
+    def __init__(self, colorizer: Colorizer, bit_depth: int, full_range: bool) -> None:
+        self.colorizer = colorizer
+        self.bit_depth = bit_depth
+        self.full_range = full_range
+
+    def push(self, batch: FrameBatch) -> list[FrameBatch]:
+        if batch.frames:
+            luma = luma_tensor([f.luma for f in batch.frames], self.colorizer.staging)
+            batch.L = luma_L(luma, self.bit_depth, self.full_range)
+            batch.L_low = self.colorizer.shrink(batch.L)
+        return [batch]
+
+    def flush(self) -> list[FrameBatch]:
+        return []
+
+
+class ComposeStage:
+    """``L_c`` and ``ab`` at chroma size → ``chroma`` ``(N, 2, hc, wc)`` uint8/uint16 Cb/Cr
+    code values in ``fmt`` (see ``chroma_planes``)."""
+
+    latency = 0
+    clocks = ("compose",)
+
+    def __init__(self, fmt: OutputFormat) -> None:
+        self.fmt = fmt
+
+    def push(self, batch: FrameBatch) -> list[FrameBatch]:
+        if batch.frames:
+            assert batch.L_c is not None and batch.ab is not None
+            batch.chroma = chroma_planes(batch.L_c, batch.ab, self.fmt)
+        return [batch]
+
+    def flush(self) -> list[FrameBatch]:
+        return []

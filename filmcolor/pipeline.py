@@ -5,8 +5,9 @@ Video flow (one pass over the input):
 
 - a decode thread demuxes the input once: luma frames of the colorized stream, and the
   packets of every other stream, in file order, into a bounded queue;
-- the calling thread batches frames, runs the model and composes Cb/Cr (torch releases the
-  GIL, so decoding and encoding overlap with it);
+- the calling thread batches frames and runs each batch through a list of stages of one
+  shape (``filmcolor.stage``): model, smoother, guide, colour, compose to Cb/Cr (torch
+  releases the GIL, so decoding and encoding overlap with it);
 - an encode thread encodes the video and muxes it with the copied packets.
 
 Copied packets travel in file order with the frames, so the muxer interleaves by itself and
@@ -30,10 +31,9 @@ from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
-import torch
 
 from .atomic import atomic_output, check_output_path, new_temp
-from .compose import chroma_planes, chroma_size, luma_L, luma_tensor
+from .compose import ComposeStage, LumaStage, chroma_size, luma_L, luma_tensor
 from .config import PostConfig, RestoreConfig
 from .errors import FilmcolorError, MediaError, UsageError
 from .media.decode import DecodeStats, DecodeWindow, LumaFrame, iter_media
@@ -45,17 +45,21 @@ from .media.encode import (
 )
 from .media.probe import MediaInfo, open_input, probe
 from .media.remux import CopiedStream, add_copied_streams, copy_container_tags, dropped_packets
-from .model.colorizer import Colorizer, resize_L
-from .post.adjust import Deflicker, adjust_chroma, adjust_luma, colour_is_identity, tone_is_identity
+from .model.colorizer import Colorizer
+from .model.stage import ModelStage, UpsampleStage
+from .post.adjust import Deflicker, adjust_luma, tone_is_identity
 from .post.filters import FrameFilter, filter_chain, retiming
+from .post.stage import PostStage
 from .report import Progress, ProgressCallback, RestoreReport
+from .stage import FrameBatch, Stage, flush_stages, run_stages
 from .temporal.cuts import CutDetector
-from .temporal.smooth import ChromaSmoother, FramePlan
+from .temporal.smooth import ChromaSmoother
+from .temporal.stage import TemporalStage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .guide.engine import Guide
+    from .guide.stage import GuideStage
     from .post.filters import Retiming
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,14 @@ class TemporalSummary:
     cuts: list[int] = field(default_factory=list)
     #: Frames the model colorized (the others were carried by flow, with keyframes on).
     frames_model: int = 0
+
+    def add(self, batch: FrameBatch) -> None:
+        """Count a batch that went through every stage."""
+        if batch.plans is None:
+            self.frames_model += len(batch.frames)
+            return
+        self.cuts.extend(f.pts for f, p in zip(batch.frames, batch.plans, strict=True) if p.cut)
+        self.frames_model += sum(p.run_model for p in batch.plans)
 
 
 class _End:
@@ -415,13 +427,14 @@ def _open_guide(
     window: DecodeWindow | None,
     first_index: int,
     report: RestoreReport,
-) -> Guide | None:
+) -> GuideStage | None:
     """The guide stage for this video (None without references or hints): loads them and
     runs its pre-pass over the same frames the stream will see (same window, filters and
     tone), at render size. ``report.guide`` is its live summary."""
     if not config.guide.enabled:
         return None
     from .guide.engine import Guide
+    from .guide.stage import GuideStage
 
     def frames() -> Iterator[tuple[int, np.ndarray]]:
         chain = filter_chain(config.post)
@@ -458,7 +471,7 @@ def _open_guide(
         limits=config.limits,
     )
     report.guide = guide.summary
-    return guide
+    return GuideStage(guide)
 
 
 def _colorize_stream(
@@ -473,12 +486,24 @@ def _colorize_stream(
     progress: ProgressCallback | None,
     *,
     first_index: int = 0,
-    guide: Guide | None = None,
+    guide: GuideStage | None = None,
 ) -> TemporalSummary:
-    """Main-thread stage: batch frames, predict chroma, smooth it over time, apply the
-    user's references and hints (``guide``), compose, pass on in file order. Returns what the
-    temporal stage saw (cuts, frames through the model)."""
-    smoother = ChromaSmoother(config.temporal, first_index) if config.temporal.enabled else None
+    """Main-thread part: batch frames, run each batch through the stages (luma → L, the
+    model or the temporal smoother, the user's references and hints (``guide``), colour
+    adjustments, upsampling, compose) and pass them on in file order. Each stage's time adds
+    to its ``clocks`` in ``seconds``. Returns what the temporal stage saw (cuts, frames
+    through the model)."""
+    model: Stage = ModelStage(colorizer)
+    if config.temporal.enabled:  # the smoother runs the model on the frames it needs
+        model = TemporalStage(ChromaSmoother(config.temporal, first_index), colorizer.predict_low)
+    stages: list[Stage] = [
+        LumaStage(colorizer, info.bit_depth, info.full_range),
+        model,
+        *([guide] if guide is not None else []),
+        PostStage(config.post),
+        UpsampleStage(colorizer, chroma_size(info.height, info.width, fmt)),
+        ComposeStage(fmt),
+    ]
     temporal = TemporalSummary()
     pending: list[Any] = []
     n_frames = 0
@@ -489,52 +514,37 @@ def _colorize_stream(
     if total is None and info.duration and info.avg_rate:
         total = round(info.duration * info.avg_rate)
 
-    def flush(finished: bool = False) -> None:
-        nonlocal n_frames, done
-        frames = [x for x in pending if isinstance(x, LumaFrame)]
-        chroma: np.ndarray | None = None
-        if frames:
-            t = time.perf_counter()
-            luma = luma_tensor([f.luma for f in frames], colorizer.staging)
-            L = luma_L(luma, info.bit_depth, info.full_range)
-            L_low = colorizer.shrink(L)
-            plans: list[FramePlan] | None = None
-            if smoother is None:
-                ab_low = colorizer.predict_low(L_low)
-                temporal.frames_model += len(frames)
-            else:
-                ab_low, plans = _smooth(smoother, colorizer, L_low)
-                temporal.cuts.extend(f.pts for f, p in zip(frames, plans, strict=True) if p.cut)
-                temporal.frames_model += sum(p.run_model for p in plans)
-            if guide is not None:
-                t_guide = time.perf_counter()
-                L_np = L_low[:, 0].float().cpu().numpy()
-                ab_np = ab_low.float().cpu().numpy()
-                guided = guide.apply_batch([f.pts for f in frames], L_np, ab_np, plans)
-                ab_low = torch.from_numpy(guided).to(L_low.device)
-                seconds["guide"] = seconds.get("guide", 0.0) + time.perf_counter() - t_guide
-            if not colour_is_identity(config.post):
-                ab_low = adjust_chroma(ab_low, config.post, L_low)
-            L_c = resize_L(L, chroma_size(info.height, info.width, fmt))
-            ab = colorizer.upsample(L_low, ab_low, L_c)
-            t2 = time.perf_counter()
-            chroma = chroma_planes(L_c, ab, fmt)
-            seconds["model"] += t2 - t
-            seconds["compose"] += time.perf_counter() - t2
-        i = 0
-        for item in pending:
-            if isinstance(item, LumaFrame):
-                assert chroma is not None
-                _put(composed, (item.pts, item.luma, chroma[i]), stop)
-                i += 1
-            else:
-                _put(composed, item, stop)
-        pending.clear()
-        done += n_frames
-        n_frames = 0
-        if progress is not None and (frames or finished):
-            elapsed = time.perf_counter() - t_start
-            fps = done / max(elapsed, 1e-9)
+    def clock(stage: Stage, elapsed: float) -> None:
+        for name in stage.clocks:
+            seconds[name] = seconds.get(name, 0.0) + elapsed
+
+    def run(batches: list[FrameBatch]) -> list[FrameBatch]:
+        return run_stages(stages, batches, clock)
+
+    def flush_all() -> list[FrameBatch]:
+        return flush_stages(stages, clock)
+
+    def emit(batches: list[FrameBatch], finished: bool = False) -> None:
+        nonlocal done
+        for k, b in enumerate(batches):
+            temporal.add(b)
+            i = 0
+            for item in b.items:
+                if isinstance(item, LumaFrame):
+                    assert b.chroma is not None
+                    _put(composed, (item.pts, item.luma, b.chroma[i]), stop)
+                    i += 1
+                else:
+                    _put(composed, item, stop)
+            done += len(b.frames)
+            if b.frames and not (finished and k == len(batches) - 1):
+                report_progress(False)
+        if finished:
+            report_progress(True)
+
+    def report_progress(finished: bool) -> None:
+        if progress is not None:
+            fps = done / max(time.perf_counter() - t_start, 1e-9)
             progress(Progress(info.path, done, done if finished else total, fps, finished))
 
     while not stop.is_set():
@@ -547,26 +557,8 @@ def _colorize_stream(
         if isinstance(item, LumaFrame):
             n_frames += 1
             if n_frames >= batch:
-                flush()
+                emit(run([FrameBatch(pending)]))
+                pending, n_frames = [], 0
     if not stop.is_set():
-        flush(finished=True)
-        if smoother is not None:
-            smoother.flush()
+        emit((run([FrameBatch(pending)]) if pending else []) + flush_all(), finished=True)
     return temporal
-
-
-def _smooth(
-    smoother: ChromaSmoother, colorizer: Colorizer, L_low: torch.Tensor
-) -> tuple[torch.Tensor, list[FramePlan]]:
-    """``(N, 1, h, w)`` L at render size → ``(N, 2, h, w)`` smoothed ab (and the frames'
-    plans), running the model only on the frames the smoother asks for (all of them unless
-    keyframes are on)."""
-    L_np = L_low[:, 0].float().cpu().numpy()
-    plans = [smoother.plan(L_np[i]) for i in range(len(L_np))]
-    wanted = [i for i, p in enumerate(plans) if p.run_model]
-    predicted: dict[int, np.ndarray] = {}
-    if wanted:
-        ab = colorizer.predict_low(L_low[wanted]).cpu().numpy()
-        predicted = dict(zip(wanted, ab, strict=True))
-    out = [smoother.apply(p, predicted.get(i)) for i, p in enumerate(plans)]
-    return torch.from_numpy(np.stack(out)).to(L_low.device), plans

@@ -1,0 +1,52 @@
+"""The model's two stages: the prediction at render size (``ModelStage``) and the edge-aware
+upsampling of that colour to the output's chroma size (``UpsampleStage``). Both have
+latency 0."""
+
+from __future__ import annotations
+
+from ..stage import FrameBatch
+from .colorizer import Colorizer, resize_L
+
+
+class ModelStage:
+    """``L_low`` ``(N, 1, h, w)`` float32 L in [0, 100] at render size → ``ab_low``
+    ``(N, 2, h, w)`` float32 Lab a, b: the model on every frame (without the temporal
+    smoother, which runs the model itself, see ``filmcolor.temporal.stage``)."""
+
+    latency = 0
+    clocks = ("model",)
+
+    def __init__(self, colorizer: Colorizer) -> None:
+        self.colorizer = colorizer
+
+    def push(self, batch: FrameBatch) -> list[FrameBatch]:
+        if batch.frames:
+            assert batch.L_low is not None
+            batch.ab_low = self.colorizer.predict_low(batch.L_low)
+        return [batch]
+
+    def flush(self) -> list[FrameBatch]:
+        return []
+
+
+class UpsampleStage:
+    """``ab_low`` at render size → ``ab`` ``(N, 2, hc, wc)`` float32 Lab a, b at the output's
+    chroma size ``(hc, wc)``, guided by the source's L there (``L_c``, ``(N, 1, hc, wc)``
+    float32 in [0, 100], resized from ``L``)."""
+
+    latency = 0
+    clocks = ("model",)
+
+    def __init__(self, colorizer: Colorizer, size: tuple[int, int]) -> None:
+        self.colorizer = colorizer
+        self.size = size
+
+    def push(self, batch: FrameBatch) -> list[FrameBatch]:
+        if batch.frames:
+            assert batch.L is not None and batch.L_low is not None and batch.ab_low is not None
+            batch.L_c = resize_L(batch.L, self.size)
+            batch.ab = self.colorizer.upsample(batch.L_low, batch.ab_low, batch.L_c)
+        return [batch]
+
+    def flush(self) -> list[FrameBatch]:
+        return []
