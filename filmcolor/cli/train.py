@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -14,115 +15,42 @@ import click
 from ..config import LossConfig, TrainConfig
 from ..errors import EXIT_INTERRUPTED, SettingValueError
 from .common import EXIT_CODES_HELP, bounded, console, errors_to_exit_codes, fail, option_error
+from .options import long_option
 
-_TRAIN = TrainConfig()
-_LOSS = LossConfig()
+
+def _field_option(owner: type, name: str, *short: str, **overrides: Any) -> Any:
+    """The option of a ``TrainConfig``/``LossConfig`` field, from what the field declares
+    (help, option name, range, default): declared once, in ``filmcolor.config.train``."""
+    f = {x.name: x for x in dataclasses.fields(owner)}[name]
+    setting = f.metadata["setting"]
+    kwargs: dict[str, Any] = {"help": setting.help, "default": f.default}
+    if f.metadata.get("bounds") is not None:
+        kwargs["type"] = bounded(owner, name)
+    elif setting.path:
+        kwargs["type"] = click.Path(path_type=Path)
+    kwargs["show_default"] = f.default is not None
+    kwargs.update(overrides)
+    return click.option(*short, long_option(setting.name or name), **kwargs)
 
 
 @click.command(epilog=EXIT_CODES_HELP)
-@click.option(
-    "--frames",
-    type=click.Path(path_type=Path),
-    required=True,
-    help="Folder of colour images, gray/ + color/ pairs, videos, or a built corpus.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(path_type=Path),
-    default=Path(_TRAIN.output),
-    show_default=True,
-    help="Weights file to write (.safetensors); its checkpoint is OUTPUT with .ckpt.",
-)
-@click.option(
-    "--init",
-    default=_TRAIN.init,
-    show_default=True,
-    help="default (shipped weights), imagenet (pretrained encoder), or a weights/ckpt path.",
-)
-@click.option(
-    "--steps", type=bounded(TrainConfig, "steps"), default=_TRAIN.steps, show_default=True
-)
-@click.option(
-    "--epochs",
-    type=bounded(TrainConfig, "epochs"),
-    default=None,
-    help="Train this many passes over the data instead of --steps.",
-)
-@click.option(
-    "--time-limit",
-    type=bounded(TrainConfig, "time_limit"),
-    default=None,
-    help="Stop after this many minutes (checkpoint and best weights kept).",
-)
-@click.option(
-    "--batch-size",
-    type=bounded(TrainConfig, "batch_size"),
-    default=_TRAIN.batch_size,
-    show_default=True,
-)
-@click.option(
-    "--lr",
-    type=bounded(TrainConfig, "lr"),
-    default=_TRAIN.lr,
-    show_default=True,
-    help="Learning rate of the decoder (the encoder's is 10x lower).",
-)
-@click.option(
-    "--encoder-lr-scale",
-    type=bounded(TrainConfig, "encoder_lr_scale"),
-    default=_TRAIN.encoder_lr_scale,
-    show_default=True,
-    help="Encoder learning rate as a share of --lr; 0 freezes the pretrained encoder.",
-)
-@click.option(
-    "--size",
-    type=bounded(TrainConfig, "size"),
-    default=_TRAIN.size,
-    show_default=True,
-    help="Training crop side in pixels (a multiple of 32).",
-)
-@click.option(
-    "--val-fraction",
-    type=bounded(TrainConfig, "val_fraction"),
-    default=_TRAIN.val_fraction,
-    show_default=True,
-    help="Share of pictures (by source picture) held out.",
-)
-@click.option(
-    "--val-every",
-    type=bounded(TrainConfig, "val_every"),
-    default=_TRAIN.val_every,
-    show_default=True,
-    help="Validate every N steps.",
-)
-@click.option(
-    "--patience",
-    type=bounded(TrainConfig, "patience"),
-    default=_TRAIN.patience,
-    show_default=True,
-    help="Stop after N validations without improvement.",
-)
-@click.option(
-    "--checkpoint-every",
-    type=bounded(TrainConfig, "checkpoint_every"),
-    default=_TRAIN.checkpoint_every,
-    show_default=True,
-)
-@click.option(
-    "--report-dir",
-    type=click.Path(path_type=Path),
-    default=None,
-    help="Write loss curves, a sample grid and metrics here.",
-)
-@click.option("--device", default=_TRAIN.device, show_default=True)
-@click.option(
-    "--workers",
-    type=bounded(TrainConfig, "workers"),
-    default=_TRAIN.workers,
-    show_default=True,
-    help="Threads that prepare batches ahead of the model.",
-)
+@_field_option(TrainConfig, "frames", required=True, default=None, show_default=False)
+@_field_option(TrainConfig, "output", "-o")
+@_field_option(TrainConfig, "init")
+@_field_option(TrainConfig, "steps")
+@_field_option(TrainConfig, "epochs")
+@_field_option(TrainConfig, "time_limit")
+@_field_option(TrainConfig, "batch_size")
+@_field_option(TrainConfig, "lr")
+@_field_option(TrainConfig, "encoder_lr_scale")
+@_field_option(TrainConfig, "size")
+@_field_option(TrainConfig, "val_fraction")
+@_field_option(TrainConfig, "val_every")
+@_field_option(TrainConfig, "patience")
+@_field_option(TrainConfig, "checkpoint_every")
+@_field_option(TrainConfig, "report_dir")
+@_field_option(TrainConfig, "device")
+@_field_option(TrainConfig, "workers")
 @click.option(
     "--resume",
     is_flag=True,
@@ -133,43 +61,13 @@ _LOSS = LossConfig()
     is_flag=True,
     help="Replace OUTPUT, its checkpoint and report files that exist.",
 )
-@click.option("--seed", type=bounded(TrainConfig, "seed"), default=_TRAIN.seed, show_default=True)
-@click.option(
-    "--degrade",
-    type=bounded(TrainConfig, "degrade"),
-    default=_TRAIN.degrade,
-    show_default=True,
-    help="Share of inputs given film damage (grain, scratches…).",
-)
-@click.option(
-    "--loss-ab", type=bounded(LossConfig, "ab_l1"), default=_LOSS.ab_l1, show_default=True
-)
-@click.option(
-    "--loss-rebalance",
-    type=bounded(LossConfig, "rebalance"),
-    default=_LOSS.rebalance,
-    show_default=True,
-    help="Rarity rebalancing of the colour loss (0 off, 0.5 as Zhang et al. 2016).",
-)
-@click.option(
-    "--loss-saturation",
-    type=bounded(LossConfig, "saturation"),
-    default=_LOSS.saturation,
-    show_default=True,
-    help="Per-pixel chroma-magnitude matching (keeps colour from fading to gray).",
-)
-@click.option(
-    "--loss-perceptual",
-    type=bounded(LossConfig, "perceptual"),
-    default=_LOSS.perceptual,
-    show_default=True,
-)
-@click.option(
-    "--loss-colorfulness",
-    type=bounded(LossConfig, "colorfulness"),
-    default=_LOSS.colorfulness,
-    show_default=True,
-)
+@_field_option(TrainConfig, "seed")
+@_field_option(TrainConfig, "degrade")
+@_field_option(LossConfig, "ab_l1")
+@_field_option(LossConfig, "rebalance")
+@_field_option(LossConfig, "saturation")
+@_field_option(LossConfig, "perceptual")
+@_field_option(LossConfig, "colorfulness")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
 def train(
