@@ -37,7 +37,7 @@ from ..atomic import atomic_output
 from ..color import luma_range
 from ..compose import luma_L, luma_tensor
 from ..config import ColorizeConfig, LimitsConfig, TemporalConfig
-from ..errors import InputError, MediaError, UsageError
+from ..errors import FilmcolorError, InputError, MediaError, UsageError
 from ..jsonfile import read_json
 from ..media.decode import DecodeStats, LumaFrame, iter_media
 from ..media.kinds import is_image_path
@@ -137,10 +137,9 @@ def _exported_by_manifest(out_dir: Path) -> set[Path]:
     with ``overwrite`` may delete when their shot no longer exists (a picture with a timecode
     name that filmcolor did not write is left alone)."""
     try:
-        data = json.loads((out_dir / MANIFEST).read_text(encoding="utf-8"))
-        names = {str(k["file"]) for k in data["keyframes"]}
-    except (OSError, ValueError, RecursionError, KeyError, TypeError):
-        return set()
+        names = {str(k["file"]) for k in read_manifest(out_dir)["keyframes"]}
+    except (FilmcolorError, OSError, KeyError, TypeError):
+        return set()  # none, or not one filmcolor wrote: nothing of it is deleted
     return {p for p in _previous_files(out_dir) if p.name in names and p.name != MANIFEST}
 
 
