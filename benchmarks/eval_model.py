@@ -1,6 +1,11 @@
-"""Colour quality of a weights file on the corpus's validation split, against two baselines.
+"""Colour quality of a weights file on a split of the corpus, against two baselines.
 
-    python benchmarks/eval_model.py --corpus /path/to/corpus [--weights W] [--json out.json]
+    python benchmarks/eval_model.py --corpus /path/to/corpus [--split val] [--weights W]
+        [--vividness V] [--json out.json]
+
+``--split``: ``val`` (the first 65 validation photos), ``val2`` (the validation photos of
+the sources added later) or ``tune`` (held out from training for choosing constants such as
+the default vividness; never report on it).
 
 Each validation photo is made gray (BT.601 luma, 8-bit PNG, full resolution as in the
 corpus), colorized through the default ``restore`` path (``filmcolor.restore`` on the image
@@ -72,19 +77,25 @@ def main() -> int:
     parser.add_argument("--corpus", type=Path, required=True)
     parser.add_argument("--weights", type=Path, default=None, help="default: the shipped file")
     parser.add_argument("--render-size", type=int, default=ColorizeConfig().render_size)
-    parser.add_argument("--limit", type=int, default=0, help="only the first N val photos")
+    parser.add_argument("--split", default="val", help="val, val2 or tune")
+    parser.add_argument("--vividness", type=float, default=ColorizeConfig().vividness)
+    parser.add_argument("--limit", type=int, default=0, help="only the first N photos")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     manifest = json.loads((args.corpus / "manifest.json").read_text())["images"]
-    val = [args.corpus / e["file"] for e in manifest if e["split"] == "val"]
+    val = [args.corpus / e["file"] for e in manifest if e["split"] == args.split]
+    if not val:
+        parser.error(f"no photos in split {args.split!r} of {args.corpus}")
     train = [args.corpus / e["file"] for e in manifest if e["split"] == "train"]
     if args.limit:
         val = val[: args.limit]
     table = mean_ab_table(train)
     config = RestoreConfig(
         weights=str(args.weights) if args.weights else None,
-        colorize=ColorizeConfig(device="cpu", render_size=args.render_size),
+        colorize=ColorizeConfig(
+            device="cpu", render_size=args.render_size, vividness=args.vividness
+        ),
     )
     colorizer = Colorizer(config.weights, config.colorize)
     truths, ours, grays, means = [], [], [], []
@@ -106,7 +117,10 @@ def main() -> int:
         "gray (ab = 0)": evaluate_pairs(truths, grays),
         "mean ab per L": evaluate_pairs(truths, means),
     }
-    print(f"{len(val)} validation photos, full resolution, {seconds:.1f} s through restore")
+    print(
+        f"{len(val)} {args.split} photos, full resolution, {seconds:.1f} s through restore"
+        f" (vividness {args.vividness})"
+    )
     print("| method | PSNR dB | SSIM | colourfulness | truth colourfulness | ΔCF |")
     print("|---|---|---|---|---|---|")
     for name, r in results.items():
@@ -116,7 +130,9 @@ def main() -> int:
         )
     if args.json:
         summary = {k: {m: v for m, v in r.items() if m != "per_image"} for k, r in results.items()}
-        args.json.write_text(json.dumps({"photos": len(val), "results": summary}, indent=2) + "\n")
+        report = {"split": args.split, "vividness": args.vividness, "photos": len(val)}
+        report["results"] = summary
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
     return 0
 
 

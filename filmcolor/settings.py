@@ -42,7 +42,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import LOOKS, Bounds, HueRange, PostConfig, RestoreConfig, Setting
+from .config import (
+    LOOK_VIVIDNESS,
+    LOOKS,
+    Bounds,
+    ColorizeConfig,
+    HueRange,
+    PostConfig,
+    RestoreConfig,
+    Setting,
+)
 from .errors import SettingValueError, UsageError
 
 
@@ -308,6 +317,10 @@ def build_restore_config(values: Mapping[str, Any]) -> RestoreConfig:
         if key in _TARGETS:
             section, name = _TARGETS[key]
             sections[section][name] = value
+    if look in LOOK_VIVIDNESS and "vividness" not in values:
+        _, field = _TARGETS["vividness"]
+        default = ColorizeConfig().vividness
+        sections["colorize"][field] = min(1.0, max(0.0, default + LOOK_VIVIDNESS[look]))
     parts = {
         section: owner(**sections[section])
         for section, owner in _SECTION_CLASSES.items()

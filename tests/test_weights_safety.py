@@ -23,7 +23,7 @@ from safetensors.torch import save_file
 
 import filmcolor.model.weights as weights_module
 from filmcolor.cli import main
-from filmcolor.config import ColorizeConfig, ModelConfig
+from filmcolor.config import MODEL_HEADS, ColorizeConfig, ModelConfig
 from filmcolor.errors import WeightsError
 from filmcolor.model.colorizer import Colorizer
 from filmcolor.model.unet import ColorUNet
@@ -36,6 +36,9 @@ from filmcolor.model.weights import (
 )
 
 FORMAT = {"format": "filmcolor-weights", "format_version": "1"}
+#: A regression-head model: its head is the 1x1 conv ``head`` (``ModelConfig()`` has the
+#: colour-class head).
+REGRESSION = ModelConfig(head="regression")
 
 
 @pytest.fixture()
@@ -134,14 +137,17 @@ def test_config_is_checked_against_the_header_shapes_before_allocating(
 ) -> None:
     # Within every bound, but ~800 M parameters: the header lists one small tensor, so the
     # file cannot hold that model and nothing the size of it may be allocated.
-    config = ModelConfig(decoder_channels=(1024,) * 5, residual_blocks=8, residual_min_stride=1)
+    config = ModelConfig(
+        decoder_channels=(1024,) * 5, residual_blocks=8, residual_min_stride=1, head="regression"
+    )
     path = _tiny_file(tmp_path / "big.safetensors", config.to_dict())
     _load_error(path, "missing tensors", "do not fit")
     assert only_meta_models == ["meta"]
 
 
-def test_expected_shapes_match_a_real_model_without_allocating() -> None:
-    config = ModelConfig(decoder_channels=(32, 24, 16, 12, 8))
+@pytest.mark.parametrize("head", MODEL_HEADS)
+def test_expected_shapes_match_a_real_model_without_allocating(head: str) -> None:
+    config = ModelConfig(decoder_channels=(32, 24, 16, 12, 8), head=head)
     real = {k: tuple(v.shape) for k, v in ColorUNet(config).state_dict().items()}
     assert expected_shapes(config) == real
     with pytest.raises(ValueError, match="decoder_channels"):
@@ -172,10 +178,11 @@ def test_listed_tensor_bytes_must_match_the_file(tmp_path: Path) -> None:
 
 def test_integer_tensor_is_refused(tmp_path: Path) -> None:
     tensors, meta = _tensors_and_meta(default_weights_path())
-    tensors["head.bias"] = torch.zeros(2, dtype=torch.int64)
+    # the shipped model's last tensor: the colour-class head's output bias (262 bins)
+    tensors["class_head.1.bias"] = torch.zeros(262, dtype=torch.int64)
     path = tmp_path / "int.safetensors"
     save_file(tensors, str(path), metadata=meta)
-    _load_error(path, "not floating point", "head.bias")
+    _load_error(path, "not floating point", "class_head.1.bias")
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf")])
@@ -183,11 +190,11 @@ def test_non_finite_tensors_are_refused_at_load(tmp_path: Path, value: float) ->
     tensors, meta = _tensors_and_meta(default_weights_path())
     path = tmp_path / "one.safetensors"
     save_file(
-        {**tensors, "head.weight": torch.full_like(tensors["head.weight"], value)},
+        {**tensors, "class_head.1.weight": torch.full_like(tensors["class_head.1.weight"], value)},
         str(path),
         metadata=meta,
     )
-    _load_error(path, "NaN or infinite", "head.weight")
+    _load_error(path, "NaN or infinite", "class_head.1.weight")
 
 
 @pytest.fixture(scope="module")
@@ -225,10 +232,10 @@ def test_all_nan_weights_exit_5_for_a_photo_and_a_film(tmp_path: Path, nan_weigh
 def _exploding_weights(path: Path) -> Path:
     """Finite tensors whose output overflows float32: a head weight of 1e38."""
     torch.manual_seed(0)
-    model = ColorUNet(ModelConfig()).eval()
+    model = ColorUNet(REGRESSION).eval()
     with torch.no_grad():
         model.head.weight.fill_(1e38)
-    save_weights(path, model, ModelConfig(), half=False)
+    save_weights(path, model, REGRESSION, half=False)
     return path
 
 
@@ -277,5 +284,5 @@ def test_out_of_memory_retry_still_splits_and_checks_each_half(
 def test_const_weights_still_load(tmp_path: Path) -> None:
     path = make_const_weights(tmp_path / "c.safetensors")
     model, config, meta = load_weights(path)
-    assert config == ModelConfig() and meta == {}
+    assert config == REGRESSION and meta == {}
     assert not any(p.device.type == "meta" for p in model.parameters())

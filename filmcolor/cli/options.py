@@ -104,7 +104,7 @@ settings_options = options(
 )
 #: The model (restore, batch, preview, watch).
 model_options = setting_options(
-    "weights", "device", "batch_size", "render_size", "precision", "compile"
+    "weights", "device", "batch_size", "render_size", "vividness", "precision", "compile"
 )
 #: Temporal, encoder and damage options (restore, batch, watch).
 pipeline_options = setting_options(

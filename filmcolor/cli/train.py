@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 
-from ..config import LossConfig, TrainConfig
+from ..config import FINETUNE_RECIPE, LossConfig, TrainConfig
 from ..errors import EXIT_INTERRUPTED, SettingValueError
 from .common import EXIT_CODES_HELP, bounded, console, errors_to_exit_codes, fail, option_error
 from .options import long_option
@@ -28,6 +28,8 @@ def _field_option(owner: type, name: str, *short: str, **overrides: Any) -> Any:
         kwargs["type"] = bounded(owner, name)
     elif setting.path:
         kwargs["type"] = click.Path(path_type=Path)
+    elif setting.choices:
+        kwargs["type"] = click.Choice(list(setting.choices))
     kwargs["show_default"] = f.default is not None
     kwargs.update(overrides)
     return click.option(*short, long_option(setting.name or name), **kwargs)
@@ -37,6 +39,8 @@ def _field_option(owner: type, name: str, *short: str, **overrides: Any) -> Any:
 @_field_option(TrainConfig, "frames", required=True, default=None, show_default=False)
 @_field_option(TrainConfig, "output", "-o")
 @_field_option(TrainConfig, "init")
+@_field_option(TrainConfig, "encoder")
+@_field_option(TrainConfig, "head")
 @_field_option(TrainConfig, "steps")
 @_field_option(TrainConfig, "epochs")
 @_field_option(TrainConfig, "time_limit")
@@ -66,14 +70,19 @@ def _field_option(owner: type, name: str, *short: str, **overrides: Any) -> Any:
 @_field_option(LossConfig, "ab_l1")
 @_field_option(LossConfig, "rebalance")
 @_field_option(LossConfig, "saturation")
+@_field_option(LossConfig, "classification")
 @_field_option(LossConfig, "perceptual")
 @_field_option(LossConfig, "colorfulness")
 @click.option("-q", "--quiet", is_flag=True, help="No progress display.")
 @click.option("-v", "--verbose", is_flag=True, help="Show tracebacks.")
+@click.pass_context
 def train(
+    ctx: click.Context,
     frames: Path,
     output: Path,
     init: str,
+    encoder: str | None,
+    head: str | None,
     steps: int,
     epochs: float | None,
     time_limit: float | None,
@@ -95,6 +104,7 @@ def train(
     loss_ab: float,
     loss_rebalance: float,
     loss_saturation: float,
+    loss_class: float,
     loss_perceptual: float,
     loss_colorfulness: float,
     quiet: bool,
@@ -102,6 +112,9 @@ def train(
 ) -> None:
     """Train or fine-tune the colorization model on your own frames.
 
+    Starting from trained weights (--init default, the shipped model, or a weights or
+    checkpoint file), the fine-tuning recipe applies unless the option is given: a frozen
+    encoder (--encoder-lr-scale 0) and no rarity rebalancing (--loss-rebalance 0).
     The first Ctrl-C stops after the current step and saves a checkpoint (exit 130);
     run the same command with --resume to continue exactly where it stopped.
     """
@@ -110,11 +123,23 @@ def train(
 
     from ..train.loop import fit
 
+    recipe: dict[str, float] = {}
+    if init != "imagenet" and not resume:
+        recipe = {
+            name: value
+            for name, value in FINETUNE_RECIPE.items()
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.DEFAULT
+        }
+        encoder_lr_scale = recipe.get("encoder_lr_scale", encoder_lr_scale)
+        loss_rebalance = recipe.get("loss_rebalance", loss_rebalance)
+
     try:
         config = TrainConfig(
             frames=str(frames),
             output=str(output),
             init=init,
+            encoder=encoder,
+            head=head,
             steps=steps,
             epochs=epochs,
             time_limit=time_limit,
@@ -135,14 +160,24 @@ def train(
                 ab_l1=loss_ab,
                 rebalance=loss_rebalance,
                 saturation=loss_saturation,
+                classification=loss_class,
                 perceptual=loss_perceptual,
                 colorfulness=loss_colorfulness,
             ),
         )
     except SettingValueError as exc:  # the option is --loss-NAME for a LossConfig field
-        loss = {"ab_l1": "loss_ab"}.get(exc.name, f"loss_{exc.name}")
+        loss = {"ab_l1": "loss_ab", "classification": "loss_class"}.get(
+            exc.name, f"loss_{exc.name}"
+        )
         param = loss if exc.owner == LossConfig.__name__ else exc.name
         fail(str(option_error(exc, train, param)), exc.exit_code)
+    note = None
+    if recipe:
+        used = " ".join(f"--{k.replace('_', '-')} {v:g}" for k, v in recipe.items())
+        note = (
+            f"filmcolor: fine-tuning --init {init} with the fine-tuning recipe ({used}); "
+            "give those options to change it"
+        )
     stop = threading.Event()
 
     def on_sigint(signum: int, frame: Any) -> None:
@@ -155,6 +190,7 @@ def train(
     try:
         stopped = "interrupted; the last checkpoint is kept: rerun with --resume to continue"
         with errors_to_exit_codes(verbose, stopped), _train_progress(quiet) as progress:
+            progress = _with_note(progress, note)
             result = fit(config, resume=resume, overwrite=overwrite, progress=progress, stop=stop)
     finally:
         signal.signal(signal.SIGINT, previous)
@@ -170,6 +206,23 @@ def train(
     click.echo(f"{summary}; weights: {result.output}; checkpoint: {result.checkpoint}", err=True)
     if result.stopped == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _with_note(
+    progress: Callable[[Any], None] | None, note: str | None
+) -> Callable[[Any], None] | None:
+    """``progress`` that first says ``note`` on stderr, at the first step: once the run has
+    started, so that an error before it (bad --init, no pictures) stays a one-line error."""
+    if progress is None or note is None:
+        return progress
+    pending = [note]
+
+    def call(p: Any) -> None:
+        if pending:
+            click.echo(pending.pop(), err=True)
+        progress(p)
+
+    return call
 
 
 @contextmanager

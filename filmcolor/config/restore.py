@@ -93,6 +93,18 @@ class ColorizeConfig:
         160, 64, 2048, help="Short side, in pixels, of the picture the model sees."
     )
     batch_size: int = bounded(8, 1, 1024, help="Frames per model call.")
+    #: How boldly a model with a colour-class head commits to a colour: it predicts a
+    #: distribution over quantised colours, decoded as the mean of that distribution sharpened
+    #: at temperature ``T = 1 − vividness`` (at least 0.05). 0 is the plain mean (cautious,
+    #: brownish where several colours are plausible), 1 the likeliest colour (vivid, can turn
+    #: blotchy). Regression models (the first weights) have no distribution and ignore it.
+    vividness: float = bounded(
+        0.7,
+        0,
+        1,
+        help="Colour boldness of the model's prediction: 0 cautious (the average of the "
+        "plausible colours), 1 the likeliest colour.",
+    )
     #: ``auto`` takes CUDA when available, else the CPU.
     device: str = settable("auto", "auto, cpu, cuda or cuda:N.")
     #: Radius of the guided filter that upsamples the chroma under the full-resolution luma,
@@ -312,6 +324,11 @@ LOOKS: dict[str, PostConfig] = {
         chroma_limit=70.0,
     ),
 }
+
+
+#: What a ``--look`` does to ``ColorizeConfig.vividness``: added to its default (and kept in
+#: [0, 1]) unless ``--vividness`` is given too; looks not listed leave it alone.
+LOOK_VIVIDNESS: dict[str, float] = {"vivid": 0.15, "faded": -0.3}
 
 
 @dataclass(frozen=True, slots=True)

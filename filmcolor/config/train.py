@@ -6,8 +6,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..errors import SettingValueError
 from .fields import bounded, check_bounds, settable
-from .model import ModelConfig
+from .model import MODEL_ENCODER_NAMES, MODEL_HEADS, ModelConfig
+
+#: The fine-tuning recipe (``benchmarks/finetune.py``), by option name: what ``filmcolor train``
+#: uses when it starts from trained weights (any ``--init`` but ``imagenet``) and the option
+#: is not given.
+#: A frozen encoder keeps the features learnt on the whole corpus on a few hundred frames of
+#: one film, and rarity rebalancing (colours rare in the corpus) means little on one film.
+FINETUNE_RECIPE: dict[str, float] = {"encoder_lr_scale": 0.0, "loss_rebalance": 0.0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,11 @@ class LossConfig:
         0,
         help="Per-pixel chroma-magnitude matching (keeps colour from fading to gray).",
         name="loss_saturation",
+    )
+    #: Cross entropy of the colour-class head (models with ``head`` classification or both)
+    #: over the quantised ab palette, with soft targets and the same rarity rebalancing.
+    classification: float = bounded(
+        1.0, 0, help="Weight of the colour-class cross entropy.", name="loss_class"
     )
     #: L1 between frozen ImageNet EfficientNet-Lite0 features of predicted and true RGB.
     #: Off by default: it costs about 40 % more CPU time a step (see weights/README.md).
@@ -68,6 +81,26 @@ class TrainConfig:
     init: str = settable(
         "default",
         "default (shipped weights), imagenet (pretrained encoder), or a weights/ckpt path.",
+    )
+    #: The encoder by short name (``MODEL_ENCODER_NAMES``: ``lite0``, ``lite1``, ``lite2``).
+    #: ``None``: the ``--init`` model's own, or ``model.encoder`` for ``--init imagenet``. A
+    #: model being fine-tuned keeps its encoder: naming another one is a ``UsageError``.
+    encoder: str | None = settable(
+        None,
+        "Encoder of a model trained from --init imagenet (default lite0); "
+        "fine-tuning keeps the model's own.",
+        choices=tuple(MODEL_ENCODER_NAMES),
+        show_default=False,
+    )
+    #: The colour head (``MODEL_HEADS``). ``None``: the ``--init`` model's own, or
+    #: ``model.head`` for ``--init imagenet``. A fine-tuned model given another head keeps
+    #: every tensor that fits (encoder and decoder); the new head starts untrained.
+    head: str | None = settable(
+        None,
+        "Colour head: classification (quantised colours, annealed-mean decode), regression, "
+        "or both; default: the --init model's own (classification from --init imagenet).",
+        choices=MODEL_HEADS,
+        show_default=False,
     )
     #: Optimiser steps; ``epochs`` (if set) overrides it with epochs × steps per epoch.
     steps: int = bounded(2000, 1, 10_000_000, help="Optimiser steps.")
@@ -134,6 +167,12 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.head is not None and self.head not in MODEL_HEADS:
+            rule = "one of " + ", ".join(MODEL_HEADS)
+            raise SettingValueError(type(self).__name__, "head", self.head, rule)
+        if self.encoder is not None and self.encoder not in MODEL_ENCODER_NAMES:
+            rule = "one of " + ", ".join(MODEL_ENCODER_NAMES)
+            raise SettingValueError(type(self).__name__, "encoder", self.encoder, rule)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

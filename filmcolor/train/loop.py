@@ -33,7 +33,7 @@ import torch
 
 from ..atomic import atomic_output
 from ..color import lab_to_rgb
-from ..config import ModelConfig, TrainConfig
+from ..config import MODEL_ENCODER_NAMES, ModelConfig, TrainConfig
 from ..errors import UsageError, WeightsError
 from ..metrics import colorfulness_batch, psnr_batch
 from ..model.colorizer import resolve_device
@@ -87,8 +87,25 @@ def checkpoint_path(output: str | os.PathLike[str]) -> Path:
     return Path(output).with_suffix(".ckpt")
 
 
-def _initial_model(init: str, model_config: ModelConfig) -> ColorUNet:
+def _check_encoder(config: ModelConfig, encoder: str | None, source: str, todo: str) -> None:
+    """``UsageError`` when ``encoder`` (a short name, ``None``: any) is not ``config``'s."""
+    if encoder is None or MODEL_ENCODER_NAMES[encoder] == config.encoder:
+        return
+    own = config.encoder.removeprefix("efficientnet_")
+    raise UsageError(f"--encoder {encoder} does not match {source}, a {own} model; {todo}")
+
+
+def _initial_model(
+    init: str, model_config: ModelConfig, encoder: str | None = None, head: str | None = None
+) -> ColorUNet:
+    """The model a run starts from: ``model_config`` with ImageNet encoder tensors for
+    ``init == "imagenet"`` (``encoder``, a short name, replacing its encoder), else the model
+    of the weights file or checkpoint ``init`` names, whose encoder ``encoder`` must match."""
     if init == "imagenet":
+        if encoder is not None:
+            model_config = dataclasses.replace(model_config, encoder=MODEL_ENCODER_NAMES[encoder])
+        if head is not None:
+            model_config = dataclasses.replace(model_config, head=head)
         model = ColorUNet(model_config)
         load_imagenet_encoder(model)
         return model
@@ -101,9 +118,27 @@ def _initial_model(init: str, model_config: ModelConfig) -> ColorUNet:
     if path.suffix == ".ckpt":
         todo = "pass a filmcolor .ckpt or .safetensors file to --init"
         state = _read_checkpoint(path, todo)
-        return _checkpoint_model(path, state, _checkpoint_config(path, state, todo).model, todo)
-    model, _, _ = load_weights(path)
-    return model
+        model = _checkpoint_model(path, state, _checkpoint_config(path, state, todo).model, todo)
+    else:
+        model, _, _ = load_weights(path)
+    todo = f"fine-tuning keeps the model's encoder: drop --encoder, or train a {encoder} model "
+    _check_encoder(model.config, encoder, f"--init {init}", todo + "from --init imagenet")
+    return model if head is None else with_head(model, head)
+
+
+def with_head(model: ColorUNet, head: str) -> ColorUNet:
+    """``model`` with colour head ``head`` (``MODEL_HEADS``): ``model`` itself when it has it,
+    else a new model of that head holding every tensor of ``model`` that fits it by name and
+    shape (encoder, decoder, a head both have); the new head's tensors start untrained."""
+    if model.config.head == head:
+        return model
+    new = ColorUNet(dataclasses.replace(model.config, head=head))
+    target = new.state_dict()
+    kept = {
+        k: v for k, v in model.state_dict().items() if k in target and v.shape == target[k].shape
+    }
+    new.load_state_dict(kept, strict=False)
+    return new
 
 
 def _read_checkpoint(path: Path, todo: str) -> dict[str, Any]:
@@ -240,8 +275,10 @@ def validate(
     for batch in batches:
         b = batch.to(device)
         with evaluating(model):
-            ab = model(b.L_in)
-        loss, _ = loss_fn(ab, b.ab, b.L, b.rgb)
+            ab_reg, logits = model.forward_train(b.L_in)
+            ab = model.decode(logits, b.ab.shape[-2:]) if logits is not None else ab_reg
+        assert ab is not None
+        loss, _ = loss_fn(ab_reg, logits, b.ab, b.L, b.rgb)
         rgb = lab_to_rgb(torch.cat((b.L, ab), dim=1))
         k = b.L.shape[0]
         n += k
@@ -282,13 +319,13 @@ def fit(
     ckpt = checkpoint_path(output)
     report_dir = Path(cfg.report_dir) if cfg.report_dir else None
     state: dict[str, Any] | None = None
-    model: ColorUNet | None = None
     if resume:
         if not ckpt.is_file():
             raise UsageError(f"{ckpt}: no checkpoint to resume; run without --resume")
         todo = "start afresh without --resume (and with --overwrite to replace it)"
         state = _read_checkpoint(ckpt, todo)
         saved = _checkpoint_config(ckpt, state, todo)
+        _check_encoder(saved.model, cfg.encoder, f"the checkpoint {ckpt}", "drop --encoder")
         own = Path(saved.report_dir) if saved.report_dir else None
         _check_outputs(
             output, ckpt, report_dir, overwrite=overwrite, resuming=True, own_report_dir=own
@@ -298,6 +335,9 @@ def fit(
         cfg = dataclasses.replace(saved, device=cfg.device, report_dir=cfg.report_dir)
     else:
         _check_outputs(output, ckpt, report_dir, overwrite=overwrite)
+        # before the pictures are read, so that a wrong --init or --encoder fails at once
+        model = _initial_model(cfg.init, cfg.model, cfg.encoder, cfg.head)
+        cfg = dataclasses.replace(cfg, model=model.config)
 
     items = data.discover(Path(cfg.frames), cfg.frames_per_shot)
     train_items, val_items = data.split_items(items, cfg.val_fraction, cfg.seed)
@@ -310,15 +350,13 @@ def fit(
     if cfg.epochs is not None:
         total = max(1, round(cfg.epochs * len(train_items) / cfg.batch_size))
 
-    if model is None:
-        model = _initial_model(cfg.init, cfg.model)
-        cfg = dataclasses.replace(cfg, model=model.config)
     model.to(device).train()
     if cfg.encoder_lr_scale == 0:
         model.encoder.requires_grad_(False)
         model.encoder.eval()  # frozen BatchNorm statistics too
-    prior = data.colour_prior([cache[i.key] for i in train_items])
-    loss_fn = ColorLoss(cfg.loss, prior).to(device)
+    sample = data.ab_sample([cache[i.key] for i in train_items])
+    palette = model.ab_palette.detach().cpu() if model.classification else None
+    loss_fn = ColorLoss(cfg.loss, sample, palette, regression=model.regression).to(device)
     opt = _optimizer(model, cfg)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, _schedule(cfg, total))
     step, best_step, bad = 0, -1, 0
@@ -402,8 +440,10 @@ def fit(
             if step + ahead < total:
                 pending.append(pool.submit(make, step + ahead))
             with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
-                ab = model(batch.L_in)
-            loss, parts = loss_fn(ab.float(), batch.ab, batch.L, batch.rgb)
+                ab, logits = model.forward_train(batch.L_in)
+            if ab is not None:
+                ab = ab.float()
+            loss, parts = loss_fn(ab, logits, batch.ab, batch.L, batch.rgb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)

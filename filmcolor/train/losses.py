@@ -1,4 +1,5 @@
-"""Training losses: colour error, perceptual error, and a term against washed-out colour."""
+"""Training losses: colour error (L1 on ab, or class-rebalanced cross entropy over the ab
+palette), perceptual error, and a term against washed-out colour."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from torch import nn
 from ..color import lab_to_rgb
 from ..config import LossConfig
 from ..metrics import colorfulness_batch
+from ..model.palette import palette_index, palette_prior, soft_encode
 from ..model.unet import EfficientNetLite0, load_imagenet_encoder
 
 
@@ -69,27 +71,84 @@ def rarity_weights(prior: torch.Tensor, rebalance: float) -> torch.Tensor:
     return w / (prior * w).sum()
 
 
-class ColorLoss(nn.Module):
-    """The weighted training loss; ``forward`` returns the total and its named parts."""
+def class_loss(
+    logits: torch.Tensor,
+    ab: torch.Tensor,
+    palette: torch.Tensor,
+    weights: torch.Tensor | None,
+) -> torch.Tensor:
+    """Class-rebalanced cross entropy of colour-class ``logits`` ``(N, Q, h, w)`` over
+    ``palette`` ``(Q, 2)`` against the true ``ab`` ``(N, 2, H, W)`` (``H = s·h``; it is
+    averaged over s × s blocks first), with soft targets (``palette.soft_encode``). Each
+    pixel counts by ``weights`` ``(Q,)`` of its nearest bin (None: all 1). A scalar, in nats."""
+    scale = ab.shape[-1] // logits.shape[-1]
+    if scale > 1:
+        ab = F.avg_pool2d(ab, scale)
+    idx, target = soft_encode(ab, palette)
+    logp = F.log_softmax(logits.float(), dim=1).gather(1, idx)
+    ce = -(target * logp).sum(dim=1)  # (N, h, w)
+    if weights is not None:
+        ce = ce * weights[palette_index(ab)]
+    return ce.mean()
 
-    def __init__(self, config: LossConfig, prior: torch.Tensor | None = None) -> None:
+
+class ColorLoss(nn.Module):
+    """The weighted training loss; ``forward`` returns the total and its named parts.
+
+    ``ab_sample`` ``(1, 2, 1, P)`` is a sample of the training set's ab pixels: its colour
+    priors give the rarity weights (``config.rebalance``) of the L1 term over the 22 × 22 ab
+    grid and of the cross entropy over ``palette`` ``(Q, 2)`` (the model's ``ab_palette``,
+    given for a model with a colour-class head). The L1, saturation, perceptual and
+    colourfulness terms are those of the regression head: a model without one
+    (``regression=False``) is trained by the cross entropy alone.
+    """
+
+    def __init__(
+        self,
+        config: LossConfig,
+        ab_sample: torch.Tensor | None = None,
+        palette: torch.Tensor | None = None,
+        *,
+        regression: bool = True,
+    ) -> None:
         super().__init__()
         self.config = config
-        self.perceptual = PerceptualLoss() if config.perceptual > 0 else None
-        weights = None
-        if config.rebalance > 0 and prior is not None:
-            weights = rarity_weights(prior, config.rebalance)
+        self.perceptual = PerceptualLoss() if config.perceptual > 0 and regression else None
+        weights = class_weights = None
+        if config.rebalance > 0 and ab_sample is not None:
+            weights = rarity_weights(ab_prior(ab_sample), config.rebalance)
+            if palette is not None:
+                class_weights = rarity_weights(palette_prior(ab_sample), config.rebalance)
         self.register_buffer("rarity", weights, persistent=False)
+        self.register_buffer("class_rarity", class_weights, persistent=False)
+        self.register_buffer(
+            "palette", None if palette is None else palette.float().clone(), persistent=False
+        )
 
     def forward(
-        self, ab_pred: torch.Tensor, ab: torch.Tensor, L: torch.Tensor, rgb: torch.Tensor
+        self,
+        ab_pred: torch.Tensor | None,
+        logits: torch.Tensor | None,
+        ab: torch.Tensor,
+        L: torch.Tensor,
+        rgb: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, float]]:
-        """``ab_pred``/``ab`` ``(N, 2, S, S)`` Lab ab, ``L`` ``(N, 1, S, S)``, ``rgb`` the truth."""
+        """``ab_pred`` ``(N, 2, S, S)`` the regression head's Lab ab and ``logits``
+        ``(N, Q, S / 4, S / 4)`` the colour-class head's (either may be None, not both);
+        ``ab`` ``(N, 2, S, S)`` the true ab, ``L`` ``(N, 1, S, S)``, ``rgb`` the true RGB."""
         cfg = self.config
+        parts: dict[str, torch.Tensor] = {}
+        if logits is not None:
+            if self.palette is None:
+                raise ValueError("ColorLoss needs the palette for a colour-class head")
+            parts["classification"] = class_loss(logits, ab, self.palette, self.class_rarity)
+        if ab_pred is None:
+            total = sum(getattr(cfg, name) * value for name, value in parts.items())
+            return total, {name: float(v.detach()) for name, v in parts.items()}
         err = (ab_pred - ab).abs().sum(dim=1)  # (N, H, W)
         if self.rarity is not None:
             err = err * self.rarity[ab_bins(ab)]
-        parts: dict[str, torch.Tensor] = {"ab_l1": err.mean() / 200}
+        parts["ab_l1"] = err.mean() / 200
         if cfg.saturation > 0:
             chroma_pred = ab_pred.float().square().sum(dim=1).add(1e-6).sqrt()
             chroma_true = ab.square().sum(dim=1).add(1e-6).sqrt()

