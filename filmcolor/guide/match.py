@@ -34,12 +34,13 @@ from ..model.colorizer import Colorizer
 #: Softmax temperature on cosine similarities.
 TEMPERATURE = 0.02
 #: Cosine similarity mapped to confidence 0 (1 at a perfect match). The encoder's features
-#: are ReLU6 outputs, so similarities lie in [0, 1] and S0 = −1 gives confidences in [0.5, 1]:
-#: measured on the evaluation clips with the first frame as reference (``benchmarks/
-#: reference.py``, chroma PSNR at render size, frame-reference steering at strength 1):
-#: S0 0 → 24.6 / 30.2 dB (bikes / carphone), −1 → 26.6 / 30.3; S0 0.3 at strength 0.8 gave
-#: 22.5 / 29.5 (the model's own guess, 20.4 / 18.6, is further from the truth than the
-#: matched colour).
+#: are MBConv block outputs (a projection after BatchNorm, no activation), so similarities
+#: lie in [−1, 1] and S0 = −1 makes the confidence (1 + s) / 2, never 0: every frame takes
+#: some matched colour, whatever its shot. Chosen with model v1 on whole bikes and carphone
+#: clips with the first frame as reference (chroma PSNR at render size, frame-reference
+#: steering at strength 1): S0 0 → 24.6 / 30.2 dB (bikes / carphone), −1 → 26.6 / 30.3; S0 0.3
+#: at strength 0.8 gave 22.5 / 29.5 (v1's own guess: 20.4 / 18.6). Those clips now hold
+#: report shots of ``benchmarks/reference.py``: a retuning belongs on its ``--set tune``.
 S0 = -1.0
 #: Encoder levels used (indices into the encoder's features at strides 2, 4, 8, 16, 32).
 LEVELS = (2, 3)

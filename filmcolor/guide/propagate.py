@@ -189,7 +189,7 @@ class Propagator:
 
     Call ``step`` once per frame, in order; ``add`` a layer at the frame it is anchored to
     (after that frame's ``step``); ``colour`` gives the frame's carried ``(ab, conf)``. A cut
-    (``step(..., cut=True)``) drops every layer. Memory: the live layers, each 4 float planes
+    (``step`` with ``flow=None``) drops every layer. Memory: the live layers, each 4 float planes
     at render size.
     """
 
