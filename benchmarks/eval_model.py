@@ -46,6 +46,19 @@ def gray_of(rgb: np.ndarray) -> np.ndarray:
     return y.round().clip(0, 255).astype(np.uint8)
 
 
+def colorize_gray(
+    truth: np.ndarray, config: RestoreConfig, colorizer: Colorizer, folder: Path, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """``truth`` ``(H, W, 3)`` uint8 RGB made gray (``gray_of``), written as a PNG in
+    ``folder`` and colorized through ``filmcolor.restore``: returns (gray ``(H, W)``, the
+    restored ``(H, W, 3)`` RGB)."""
+    gray = gray_of(truth)
+    src, dst = folder / f"{name}-in.png", folder / f"{name}-out.png"
+    cv2.imwrite(str(src), gray)
+    restore(src, dst, config, colorizer=colorizer)
+    return gray, read_rgb(dst)
+
+
 def mean_ab_table(paths: list[Path]) -> torch.Tensor:
     """``(BINS, 2)`` mean Lab ab of the pixels in each L bin, over ``paths``."""
     sums = torch.zeros(BINS, 2, dtype=torch.float64)
@@ -103,12 +116,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for k, path in enumerate(val):
             truth = read_rgb(path)
-            gray = gray_of(truth)
-            src, dst = Path(tmp) / f"{k}-in.png", Path(tmp) / f"{k}-out.png"
-            cv2.imwrite(str(src), gray)
-            restore(src, dst, config, colorizer=colorizer)
+            gray, out = colorize_gray(truth, config, colorizer, Path(tmp), str(k))
             truths.append(truth)
-            ours.append(read_rgb(dst))
+            ours.append(out)
             grays.append(baseline(gray, None))
             means.append(baseline(gray, table))
     seconds = time.perf_counter() - t0

@@ -21,18 +21,14 @@ import cv2
 import numpy as np
 
 from filmcolor.config import ColorizeConfig, RestoreConfig
-from filmcolor.facade import restore
 from filmcolor.metrics import read_rgb
 from filmcolor.model.colorizer import Colorizer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from eval_model import colorize_gray  # gray exactly as the benchmark makes it
+
 HEIGHT = 180  # pixels per tile
 GAP = 6
-
-
-def gray_of(rgb: np.ndarray) -> np.ndarray:
-    """``(H, W, 3)`` uint8 RGB → ``(H, W)`` uint8 BT.601 luma."""
-    y = rgb.astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
-    return y.round().clip(0, 255).astype(np.uint8)
 
 
 def tile(rgb: np.ndarray, width: int) -> np.ndarray:
@@ -71,11 +67,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for k, name in enumerate(picks):
             truth = read_rgb(args.corpus / name)
-            gray = gray_of(truth)
-            src, dst = Path(tmp) / f"{k}-in.png", Path(tmp) / f"{k}-out.png"
-            cv2.imwrite(str(src), gray)
-            restore(src, dst, config, colorizer=colorizer)
-            ours = read_rgb(dst)
+            gray, ours = colorize_gray(truth, config, colorizer, Path(tmp), str(k))
             parts = [tile(np.dstack([gray] * 3), width), tile(ours, width), tile(truth, width)]
             gap = np.full((HEIGHT, GAP, 3), 255, np.uint8)
             triples.append(np.hstack([parts[0], gap, parts[1], gap, parts[2]]))

@@ -142,13 +142,20 @@ class ColorLoss(nn.Module):
             if self.palette is None:
                 raise ValueError("ColorLoss needs the palette for a colour-class head")
             parts["classification"] = class_loss(logits, ab, self.palette, self.class_rarity)
-        if ab_pred is None:
-            total = sum(getattr(cfg, name) * value for name, value in parts.items())
-            return total, {name: float(v.detach()) for name, v in parts.items()}
+        if ab_pred is not None:
+            parts.update(self._regression_parts(ab_pred, ab, L, rgb))
+        total = sum(getattr(cfg, name) * value for name, value in parts.items())
+        return total, {name: float(v.detach()) for name, v in parts.items()}
+
+    def _regression_parts(
+        self, ab_pred: torch.Tensor, ab: torch.Tensor, L: torch.Tensor, rgb: torch.Tensor
+    ) -> dict[str, torch.Tensor]:
+        """The regression head's terms (unweighted): L1, saturation, perceptual, colourfulness."""
+        cfg = self.config
         err = (ab_pred - ab).abs().sum(dim=1)  # (N, H, W)
         if self.rarity is not None:
             err = err * self.rarity[ab_bins(ab)]
-        parts["ab_l1"] = err.mean() / 200
+        parts = {"ab_l1": err.mean() / 200}
         if cfg.saturation > 0:
             chroma_pred = ab_pred.float().square().sum(dim=1).add(1e-6).sqrt()
             chroma_true = ab.square().sum(dim=1).add(1e-6).sqrt()
@@ -160,5 +167,4 @@ class ColorLoss(nn.Module):
             if cfg.colorfulness > 0:
                 gap = colorfulness_batch(rgb_pred, 1e-6) - colorfulness_batch(rgb, 1e-6)
                 parts["colorfulness"] = gap.abs().mean() / 100
-        total = sum(getattr(cfg, name) * value for name, value in parts.items())
-        return total, {name: float(v.detach()) for name, v in parts.items()}
+        return parts
