@@ -15,7 +15,8 @@ the (k−1)-th cut up to the k-th.
 
 Two disjoint sets (``--set``, default ``report``):
 
-* **tune** — what settings may be tuned on: carphone (whole, one shot) and bikes shots 1–3.
+* **tune** — what settings may be tuned on: carphone (whole, one shot) and bikes shots 1–3,
+  and a two-shot film of carphone followed by bikes shot 2 (made as the report film is).
 * **report** — what results are reported on, never tuned on: cityCC0 shot 1 (a static,
   slow shot of at least 60 frames, the one the fade criterion is measured on), bikes shots
   4–6, and a **two-shot film**: cityCC0 shot 1 followed by bikes shot 5 (centre-cropped to
@@ -111,7 +112,10 @@ class Film:
 
 
 SETS: dict[str, tuple[tuple[Shot, ...], tuple[Film, ...]]] = {
-    "tune": ((Shot("carphone_pristine"), Shot("bikes", 1), Shot("bikes", 2), Shot("bikes", 3)), ()),
+    "tune": (
+        (Shot("carphone_pristine"), Shot("bikes", 1), Shot("bikes", 2), Shot("bikes", 3)),
+        (Film(Shot("carphone_pristine"), Shot("bikes", 2)),),
+    ),
     "report": (
         (Shot("cityCC0", 1, static=True), Shot("bikes", 4), Shot("bikes", 5), Shot("bikes", 6)),
         (Film(Shot("cityCC0", 1), Shot("bikes", 5)),),

@@ -493,9 +493,14 @@ def _colorize_stream(
     adjustments, upsampling, compose) and pass them on in file order. Each stage's time adds
     to its ``clocks`` in ``seconds``. Returns what the temporal stage saw (cuts, frames
     through the model)."""
-    model: Stage = ModelStage(colorizer)
+    keyed = guide is not None and guide.wants_keys
+    model: Stage = ModelStage(colorizer, keyed)
     if config.temporal.enabled:  # the smoother runs the model on the frames it needs
-        model = TemporalStage(ChromaSmoother(config.temporal, first_index), colorizer.predict_low)
+        model = TemporalStage(
+            ChromaSmoother(config.temporal, first_index),
+            colorizer.predict_low,
+            colorizer.predict_keyed if keyed else None,
+        )
     stages: list[Stage] = [
         LumaStage(colorizer, info.bit_depth, info.full_range),
         model,

@@ -41,6 +41,10 @@ class FrameBatch:
     ab_low: torch.Tensor | None = None
     #: The temporal smoother's ``FramePlan`` per frame when it ran, else None.
     plans: list[Any] | None = None
+    #: When the guide asked for them: per frame, the ``(C, ⌈h/8⌉, ⌈w/8⌉)`` float32 matching
+    #: keys from the model's pass (``Colorizer.predict_keyed``), None for the frames the model
+    #: skipped (the smoother's carried frames).
+    keys: list[Any] | None = None
     #: ``(N, 1, hc, wc)`` float32 L in [0, 100] at the output's chroma size.
     L_c: torch.Tensor | None = None
     #: ``(N, 2, hc, wc)`` float32 Lab a, b at the output's chroma size.

@@ -65,14 +65,15 @@ def bt601(rgb: np.ndarray) -> np.ndarray:
 
 
 def write_gray(path: Path, frames: list[np.ndarray], rate: int = 24) -> None:
-    """Gray yuv420p H.264 (lossless) of the RGB ``frames``."""
+    """Gray yuv420p H.264 (lossless) of the RGB ``frames`` (all of one even size)."""
+    h, w = frames[0].shape[:2]
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=rate)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
         stream.options = {"qp": "0", "preset": "veryfast"}
         for i, rgb in enumerate(frames):
-            yuv = np.full((H * 3 // 2, W), 128, np.uint8)
-            yuv[:H] = bt601(rgb)
+            yuv = np.full((h * 3 // 2, w), 128, np.uint8)
+            yuv[:h] = bt601(rgb)
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             frame.pts = i
             frame.time_base = Fraction(1, rate)

@@ -113,7 +113,9 @@ pipeline_options = setting_options(
 #: Segmented, resumable runs and their scale-out (restore only).
 segment_options = setting_options("segment_seconds", "work_dir", "resume", "cluster")
 #: Reference frames and colour hints (restore); read and checked by ``filmcolor.guide``.
-guide_options = setting_options("reference", "references", "hints", "max_hints", "max_references")
+guide_options = setting_options(
+    "reference", "references", "hints", "style_scope", "max_hints", "max_references"
+)
 #: The largest picture read (restore, batch, preview, keyframes, info, watch).
 max_pixels_option = setting_options("max_pixels")
 #: The post-processing options (restore, batch, preview, watch): colour, then tone.

@@ -373,6 +373,15 @@ class GuideConfig:
     luma_sigma: float = bounded(10.0, 0, 1000, lo_open=True)
     #: Weight of a style reference (a different picture) against the model's colour.
     style_strength: float = bounded(0.8, 0, 1)
+    #: Which shots a style reference (a picture that is no frame of the film) steers:
+    #: ``matching``, the shots whose scene it matches (by the model's features, as a frame
+    #: reference reaches other shots), or ``all``, every frame of the film.
+    style_scope: str = settable(
+        "matching",
+        "Which shots a reference that is no frame of the film restyles: 'matching' (the "
+        "shots that look like it) or 'all' (the whole film).",
+        choices=("matching", "all"),
+    )
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -22,16 +22,24 @@ references take a second pre-pass (the best frame is only known at the end of th
 
 ``Guide.apply`` is the per-frame step of the streaming pass, called after the temporal
 smoother with the smoother's ``FramePlan`` (so the flow is not computed twice; without the
-smoother the guide estimates the flow itself). In order:
+smoother the guide estimates the flow itself) and the frame's matching keys from the model's
+pass (so the encoder does not run twice). In order:
 
 1. style references, matched on the model's encoder features (``match``), pull the model's
-   colour towards theirs with weight ``style_strength × similarity confidence``; frame
-   references do the same (``FRAME_REFERENCES_STEER``) wherever their carried colour is not
-   fully confident (other shots, newly visible content), at ``FRAME_STEER_STRENGTH``: on
-   the evaluation clips that took carphone from 30.2 to 32.3 dB with the first frame as
-   reference (the encoder pass is only run for frames that need it, batched);
+   colour towards theirs with weight ``style_strength × similarity confidence``, in the shots
+   whose scene they match (``style_scope`` ``matching``, as the memory decides it) or in every
+   shot (``all``);
 2. the carried layers (forward from references and hints, backward from later references)
-   replace it with weight ``conf``: ``ab = conf · carried + (1 − conf) · ab``.
+   replace it with weight ``conf``: ``ab = conf · carried + (1 − conf) · ab``;
+3. the long-term memory (``memory``: the frame references and the current shot's keyframes,
+   read by dense correspondence on the encoder's features) replaces that with its own
+   confidence: where a region still looks as it did in a reference, its colour comes straight
+   from the reference, however long ago the reference was; moved and new regions get matched,
+   carried or predicted colour. Frame references read into their own shot and into the shots
+   that match their scene, never into unrelated ones.
+
+Every frame is read: a frame the model skipped (the smoother's keyframe interval) takes the
+last frame's keys moved along the flow, so the encoder never runs twice on a frame.
 
 Hints are drawn at their start frame and carried by the flow like a reference until their
 end time (or the shot's end): re-drawing the same box on every frame would leave the colour
@@ -54,6 +62,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from ..color import rgb_to_lab
 from ..config import GuideConfig, LimitsConfig, TemporalConfig
@@ -62,7 +71,8 @@ from ..temporal.cuts import CutDetector
 from ..temporal.flow import FlowEstimator, warp
 from ..temporal.smooth import FramePlan
 from .hints import HintCanvas, load_hints
-from .match import StyleSource, match_colour, style_source
+from .match import StyleSource, match_colour, scene_share, style_source
+from .memory import S_CELL, SCENE_MIN, ReferenceMemory, make_entry
 from .propagate import (
     Layer,
     PackedLayer,
@@ -81,11 +91,6 @@ log = logging.getLogger(__name__)
 
 #: Luma correlation (Pearson, L at render size) from which a picture is a frame's colour version.
 MATCH_MIN = 0.8
-#: Frame references also steer, by feature matching, the frames and regions their carried
-#: colour does not reach (other shots, newly visible content), as a style reference does.
-FRAME_REFERENCES_STEER = True
-#: Weight of that steering (× the match confidence), when no style reference is given.
-FRAME_STEER_STRENGTH = 1.0
 #: Seconds between a reference's time and its nearest frame beyond which it is not anchored.
 MAX_TIME_GAP = 0.25
 #: Frames of the pre-pass and of the stream: ``(pts, (h, w) float32 L in [0, 100])`` at
@@ -144,6 +149,8 @@ class _Anchor:
     #: Frame numbers → backward layers (before the anchor, same shot).
     backward: dict[int, PackedLayer] = field(default_factory=dict)
     end_time: Fraction | None = None
+    #: Frame number of the first frame of the anchor's shot.
+    shot_start: int | None = None
 
 
 class Guide:
@@ -167,15 +174,19 @@ class Guide:
         self.anchors: list[_Anchor] = []
         self.hints: list[_Anchor] = []
         self.styles: list[StyleSource] = []
-        #: Frame references as style sources, for the frames their carried colour misses.
-        self.frame_styles: list[StyleSource] = []
-        self.propagator = Propagator(config.decay, config.luma_sigma, self.flows)
+        #: The frame references and the current shot's keyframes, read by every frame.
+        self.memory = ReferenceMemory(config.luma_sigma)
+        # no re-alignment to the anchor's luma each frame: the memory reads the reference
+        # itself (on the tuning clips, 35.57 dB with and without, at a DIS flow a frame less)
+        self.propagator = Propagator(config.decay, config.luma_sigma)
         self.canvas = HintCanvas(config.decay, config.luma_sigma, self.flows)
         self.summary: dict[str, Any] = {
             "references": [],
             "hints": [],
             "frames_guided": 0,
             "prepass_seconds": 0.0,
+            "keyframes": 0,
+            "shots_matched": 0,
         }
         self._time_base = Fraction(0)
         self._shape: tuple[int, int] = (0, 0)
@@ -185,6 +196,11 @@ class Guide:
         self._cuts: CutDetector | None = None
         self._by_index: dict[int, list[_Anchor]] = {}
         self._shot_hints: list[_Anchor] = []
+        #: Whether the style references steer the current shot (``style_scope``).
+        self._style_on = False
+        #: The last frame's matching keys (moved along the flow to the frames the model skips).
+        self._last_keys: torch.Tensor | None = None
+        self._shots_matched: set[int] = set()
 
     # ------------------------------------------------------------------ preparation
 
@@ -278,11 +294,14 @@ class Guide:
             else:
                 idx = a.info["frame"]
                 self._by_index.setdefault(idx, []).append(a)
-                if FRAME_REFERENCES_STEER:
-                    ref = a.source
-                    assert isinstance(ref, Reference)
-                    lab = torch.from_numpy(reference_lab(ref.rgb, *self._shape))
-                    self.frame_styles.append(style_source(self.colorizer, ref.path, lab))
+                assert a.shot_start is not None
+                L_ref = a.layer.L
+                L_t = torch.from_numpy(np.ascontiguousarray(L_ref))[None, None]
+                keys = self.colorizer.keys(L_t)
+                ones = np.ones(L_ref.shape, np.float32)
+                self.memory.add_reference(
+                    make_entry(keys[0], a.layer.ab, L_ref, ones, "reference", a.shot_start)
+                )
         for a in self.hints:
             if "frame" in a.info:
                 self._by_index.setdefault(a.info["frame"], []).append(a)
@@ -421,6 +440,7 @@ class Guide:
             return
         a.layer = align_reference(self.flows, L, lab, cfg.luma_sigma)
         a.info["kind"] = "frame"
+        a.shot_start = shot_start
         a.info["backward_frames"] = 0
         if backward and idx > shot_start and len(frames) > 1:
             Ls = [f[2].astype(np.float32) / 2.55 for f in frames if f[0] >= shot_start]
@@ -435,6 +455,12 @@ class Guide:
 
     # ------------------------------------------------------------------ streaming
 
+    @property
+    def wants_keys(self) -> bool:
+        """Whether ``apply_batch`` reads the frames' matching keys (frame references in the
+        memory, or style references): the model's pass then gives them."""
+        return bool(self.memory.references or self.styles)
+
     def apply(
         self, pts: int, L: np.ndarray, ab: np.ndarray, plan: FramePlan | None = None
     ) -> np.ndarray:
@@ -447,43 +473,112 @@ class Guide:
         L: np.ndarray,
         ab: np.ndarray,
         plans: list[FramePlan] | None = None,
+        keys: list[torch.Tensor | None] | None = None,
     ) -> np.ndarray:
         """The guided ``(N, 2, h, w)`` float32 Lab ab of the next ``N`` frames.
 
         ``L`` is their ``(N, h, w)`` float32 L in [0, 100] at render size, ``ab`` the model's
         (or the smoother's) ``(N, 2, h, w)`` colour, ``plans`` the smoother's plans for them
         when the smoother ran (their cut flags, flows to the previous frame and trusts are
-        reused). Frames must come in stream order, every one of them. Style matching runs
-        the encoder once for the frames of the batch that need it.
+        reused), ``keys`` their ``(C, ⌈h/8⌉, ⌈w/8⌉)`` matching keys from the model's pass (None
+        for a frame the model skipped). Frames must come in stream order, every one of them.
+
+        Per frame, in order: the style references (in the shots they steer) pull the colour
+        towards theirs (``style_strength`` × match confidence); the carried layers (forward
+        from references and hints, backward from later references) replace it with their
+        confidence; the memory (``filmcolor.guide.memory``) replaces that with its own. Every
+        frame is read: a frame without keys (the model skipped it) takes the last frame's,
+        moved along the flow (reading only every K-th frame and following the colour in
+        between made it pulse at that period: chroma CDC up to 2× the automatic path's on
+        the tuning clips).
         """
-        carried = [
-            self._carry(p, L[i], None if plans is None else plans[i]) for i, p in enumerate(pts)
-        ]
         out = np.array(ab, dtype=np.float32, copy=True)
-        guided = [False] * len(pts)
-        styles = self.styles + self.frame_styles
-        if styles:
-            need = [i for i, c in enumerate(carried) if c is None or float(c[1].min()) < 1.0]
-            if need:
-                L_t = torch.from_numpy(np.ascontiguousarray(L[need]))[:, None]
-                sab, sconf = match_colour(self.colorizer, L_t, styles)
-                # a style reference's strength is the user's; frame references alone steer at
-                # FRAME_STEER_STRENGTH (they are the film's own colours)
-                strength = self.config.style_strength if self.styles else FRAME_STEER_STRENGTH
-                for j, i in enumerate(need):
-                    out[i] = blend(out[i], sab[j], strength * sconf[j])
-                    guided[i] = True
-        for i, c in enumerate(carried):
-            if c is not None:
-                out[i] = blend(out[i], c[0], c[1])
-                guided[i] = guided[i] or float(c[1].max()) >= 0.05
-        self.summary["frames_guided"] += sum(guided)
+        for i, p in enumerate(pts):
+            plan = None if plans is None else plans[i]
+            carried, flow = self._carry(p, L[i], plan)
+            k = None if keys is None else keys[i]
+            if k is None and self.wants_keys:
+                k = self._frame_keys(L[i], flow)
+            self._last_keys = k
+            guided = False
+            if self.styles:
+                style = self._style(k, L[i])
+                if style is not None:
+                    out[i] = blend(out[i], style[0], self.config.style_strength * style[1])
+                    guided = True
+            steer, memory = self._read_memory(k, L[i], flow)
+            if steer is not None:
+                out[i] = blend(out[i], steer[0], steer[1])
+            if carried is not None:
+                out[i] = blend(out[i], carried[0], carried[1])
+                guided = guided or float(carried[1].max()) >= 0.05
+            if memory is not None:
+                out[i] = blend(out[i], memory[0], memory[1])
+            guided = guided or steer is not None or memory is not None
+            if k is not None and self.memory.references:
+                sure = [c[1] for c in (carried, memory) if c is not None]
+                conf = np.zeros(L[i].shape, np.float32)
+                for c in sure:
+                    conf = 1 - (1 - conf) * (1 - c)
+                if self.memory.offer_keyframe(self._index - 1, k, L[i], out[i], conf):
+                    self.summary["keyframes"] += 1
+            self.summary["frames_guided"] += int(guided)
         return out
+
+    def _frame_keys(self, L: np.ndarray, flow: np.ndarray | None) -> torch.Tensor:
+        """Keys for a frame the model skipped: the last frame's moved along the flow
+        (``flow`` ``(h, w, 2)``, this frame → the last, averaged over each 8×8 cell), else
+        the encoder's (up to stride 16)."""
+        last = self._last_keys
+        if last is None or flow is None:
+            return self.colorizer.keys(torch.from_numpy(np.ascontiguousarray(L))[None, None])[0]
+        _, gh, gw = last.shape
+        cells = cv2.resize(flow, (gw, gh), interpolation=cv2.INTER_AREA) / 8.0
+        gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+        # grid_sample's coordinates: −1 and 1 are the centres of the first and last cells
+        nx = (gx + cells[..., 0]) * (2.0 / max(gw - 1, 1)) - 1.0
+        ny = (gy + cells[..., 1]) * (2.0 / max(gh - 1, 1)) - 1.0
+        grid = torch.from_numpy(np.stack([nx, ny], axis=-1))[None].to(last.device)
+        moved = F.grid_sample(
+            last[None], grid, mode="bilinear", padding_mode="border", align_corners=True
+        )
+        return F.normalize(moved[0], dim=0)
+
+    def _read_memory(
+        self, keys: torch.Tensor | None, L: np.ndarray, flow: np.ndarray | None
+    ) -> tuple[tuple[np.ndarray, np.ndarray] | None, tuple[np.ndarray, np.ndarray] | None]:
+        """The memory's soft and exact ``(ab, conf)`` for the frame (``memory.Read``)."""
+        if not self.memory.references or keys is None:
+            return None, None
+        read = self.memory.read(keys, L, flow)
+        if self.memory.matched():
+            self._shots_matched.add(self.memory.shot)
+            self.summary["shots_matched"] = len(self._shots_matched)
+        return read.steer, read.colour
+
+    def _style(
+        self, keys: torch.Tensor | None, L: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The style references' ``(ab, conf)`` for the frame, in the shots they steer
+        (``style_scope``)."""
+        if keys is None:
+            return None
+        if self.config.style_scope == "all":
+            self._style_on = True
+        elif not self._style_on:
+            source_keys = torch.cat([s.features for s in self.styles])
+            self._style_on = scene_share(keys, source_keys, S_CELL) >= SCENE_MIN
+        if not self._style_on:
+            return None
+        sab, sconf = match_colour(keys[None], self.styles, L.shape)  # type: ignore[arg-type]
+        return sab[0], sconf[0]
 
     def _carry(
         self, pts: int, L: np.ndarray, plan: FramePlan | None
-    ) -> tuple[np.ndarray, np.ndarray] | None:
-        """Move the propagated layers into the next frame; its carried ``(ab, conf)``."""
+    ) -> tuple[tuple[np.ndarray, np.ndarray] | None, np.ndarray | None]:
+        """Move the propagated layers into the next frame: its carried ``(ab, conf)`` and the
+        flow ``(h, w, 2)`` to the previous frame (None at a shot's first frame, where the
+        memory starts the shot)."""
         index = self._index
         self._index += 1
         flow: np.ndarray | None
@@ -498,6 +593,9 @@ class Guide:
             flow = trust = None
             if prev is not None and not cut and prev.shape == L.shape:
                 flow, trust = flow_trust(self.flows, L, prev, self.temporal.luma_sigma)
+        if flow is None or trust is None:
+            self.memory.start_shot(index)
+            self._style_on = False
         now = pts * self._time_base
         self.propagator.step(L, flow, trust, now)
         self.canvas.step(L, flow, trust, now)
@@ -516,7 +614,7 @@ class Guide:
             packed = a.backward.pop(index, None)
             if packed is not None:
                 carried = merge(carried, packed.unpack())
-        return carried
+        return carried, flow
 
 
 def _style_shape(height: int, width: int, short: int) -> tuple[int, int]:
@@ -577,10 +675,20 @@ def guide_picture(
     for hint in hints:
         summary["hints"].append({"shape": hint.shape, "coords": list(hint.coords)})
     out = ab
+    steered = False
     if styles:
-        sab, sconf = match_colour(colorizer, torch.from_numpy(L)[None, None], styles)
+        keys = colorizer.keys(torch.from_numpy(np.ascontiguousarray(L))[None, None])
+        source_keys = torch.cat([s.features for s in styles])
+        steered = (
+            config.style_scope == "all" or scene_share(keys[0], source_keys, S_CELL) >= SCENE_MIN
+        )
+        for info in summary["references"]:
+            if info["kind"] == "style":
+                info["applied"] = steered
+    if steered:
+        sab, sconf = match_colour(keys, styles, (h, w))
         out = blend(out, sab[0], config.style_strength * sconf[0])
     if carried is not None:
         out = blend(out, carried[0], carried[1])
-    summary["frames_guided"] = int(bool(styles) or carried is not None)
+    summary["frames_guided"] = int(steered or carried is not None)
     return out, summary

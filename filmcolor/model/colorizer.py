@@ -155,6 +155,27 @@ def resize_L(L: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(L, size=size, mode="bilinear", align_corners=False, antialias=True)
 
 
+#: Encoder levels whose features make the matching keys (strides 8 and 16).
+KEY_LEVELS = (2, 3)
+
+
+def feature_keys(features: list[torch.Tensor], h: int, w: int) -> torch.Tensor:
+    """The encoder's features (strides 2–32, as ``ColorUNet.forward_features`` gives them) of
+    pictures ``h`` × ``w`` → ``(N, C, ⌈h/8⌉, ⌈w/8⌉)`` float32 matching keys: the stride-8 and
+    stride-16 features (the latter upsampled), each L2-normalised over channels, concatenated
+    and normalised again, so that a dot product of two keys is their cosine similarity.
+
+    They are the MBConv block outputs (a projection, no activation): similarities lie in
+    [−1, 1]."""
+    grid = features[KEY_LEVELS[0]].shape[-2:]
+    parts = [F.normalize(features[KEY_LEVELS[0]].float(), dim=1)]
+    for level in KEY_LEVELS[1:]:
+        up = F.interpolate(features[level].float(), size=grid, mode="bilinear", align_corners=False)
+        parts.append(F.normalize(up, dim=1))
+    out = F.normalize(torch.cat(parts, dim=1), dim=1)
+    return out[..., : math.ceil(h / 8), : math.ceil(w / 8)].contiguous()
+
+
 class Colorizer:
     """Predicts Lab ab for batches of L with a loaded model, on one device.
 
@@ -210,6 +231,27 @@ class Colorizer:
         that is not finite (NaN or inf: damaged weights, fp16 overflow) raises
         ``WeightsError`` rather than reaching a picture as gray or black.
         """
+        return self._predict(L_low, keyed=False)[0]
+
+    @torch.inference_mode()
+    def predict_keyed(self, L_low: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``predict_low`` and the frames' matching keys from the same pass: ``((N, 2, h, w)
+        float32 ab, (N, C, ⌈h/8⌉, ⌈w/8⌉) float32 keys)`` (see ``feature_keys``)."""
+        ab, keys = self._predict(L_low, keyed=True)
+        assert keys is not None
+        return ab, keys
+
+    @torch.inference_mode()
+    def keys(self, L_low: torch.Tensor) -> torch.Tensor:
+        """The matching keys of ``(N, 1, h, w)`` L in [0, 100] (any size): the encoder alone, up
+        to stride 16, ``(N, C, ⌈h/8⌉, ⌈w/8⌉)`` float32 (see ``feature_keys``)."""
+        h, w = L_low.shape[-2:]
+        x = self._pad(L_low)
+        x0 = x * (2.55 / 128.0) - (127.0 / 128.0)  # as ColorUNet normalises its input
+        return feature_keys(self.model.encoder(x0, depth=KEY_LEVELS[-1] + 1), h, w)
+
+    def _pad(self, L_low: torch.Tensor) -> torch.Tensor:
+        """``L_low`` on the device, padded by reflection to a multiple of the model stride."""
         h, w = L_low.shape[-2:]
         s = self.stride
         ph, pw = (math.ceil(h / s) * s - h), (math.ceil(w / s) * s - w)
@@ -219,27 +261,41 @@ class Colorizer:
             x = F.pad(x, (0, pw, 0, ph), mode=mode)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def _predict(
+        self, L_low: torch.Tensor, keyed: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        h, w = L_low.shape[-2:]
+        x = self._pad(L_low)
         amp = (
             torch.autocast(self.device.type, dtype=self.autocast)
             if self.autocast is not None
             else contextlib.nullcontext()
         )
+        keys = None
         try:
             with amp:
-                ab = self._forward(x)
+                if keyed:
+                    ab, features = self.model.forward_features(x)
+                    keys = feature_keys(features, h, w)
+                else:
+                    ab = self._forward(x)
             ab = ab[..., :h, :w].float().contiguous()
         except torch.cuda.OutOfMemoryError:
             if x.shape[0] == 1:
                 raise
         else:
             self._check_finite(ab)
-            return ab
+            return ab, keys
         # Retried outside the except block, so the failed call's tensors are already freed.
         del x
         torch.cuda.empty_cache()
         half = L_low.shape[0] // 2
         log.warning("CUDA out of memory at batch %d; retrying as %d", L_low.shape[0], half)
-        return torch.cat((self.predict_low(L_low[:half]), self.predict_low(L_low[half:])))
+        first, second = self._predict(L_low[:half], keyed), self._predict(L_low[half:], keyed)
+        both_keys = None if first[1] is None else torch.cat((first[1], second[1]))  # type: ignore[arg-type]
+        return torch.cat((first[0], second[0])), both_keys
 
     def _check_finite(self, ab: torch.Tensor) -> None:
         """``WeightsError`` if ``ab`` holds a NaN or an infinity. The sum is non-finite exactly

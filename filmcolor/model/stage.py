@@ -11,18 +11,24 @@ from .colorizer import Colorizer, resize_L
 class ModelStage:
     """``L_low`` ``(N, 1, h, w)`` float32 L in [0, 100] at render size → ``ab_low``
     ``(N, 2, h, w)`` float32 Lab a, b: the model on every frame (without the temporal
-    smoother, which runs the model itself, see ``filmcolor.temporal.stage``)."""
+    smoother, which runs the model itself, see ``filmcolor.temporal.stage``). ``keyed``: also
+    the frames' matching ``keys`` from the same pass (for the guide)."""
 
     latency = 0
     clocks = ("model",)
 
-    def __init__(self, colorizer: Colorizer) -> None:
+    def __init__(self, colorizer: Colorizer, keyed: bool = False) -> None:
         self.colorizer = colorizer
+        self.keyed = keyed
 
     def push(self, batch: FrameBatch) -> list[FrameBatch]:
         if batch.frames:
             assert batch.L_low is not None
-            batch.ab_low = self.colorizer.predict_low(batch.L_low)
+            if self.keyed:
+                batch.ab_low, keys = self.colorizer.predict_keyed(batch.L_low)
+                batch.keys = list(keys)
+            else:
+                batch.ab_low = self.colorizer.predict_low(batch.L_low)
         return [batch]
 
     def flush(self) -> list[FrameBatch]:

@@ -249,14 +249,17 @@ class EfficientNetLite(nn.Module):
             self._dropout = nn.Dropout(0.2)
             self._fc = nn.Linear(_HEAD_CHANNELS, 1000)
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``(N, in_channels, H, W)`` normalised input -> five feature maps, strides 2..32."""
+    def forward(self, x: torch.Tensor, depth: int = 5) -> list[torch.Tensor]:
+        """``(N, in_channels, H, W)`` normalised input -> five feature maps, strides 2..32;
+        with ``depth`` < 5 only the first ``depth`` of them (the later blocks do not run)."""
         x = F.relu6(self._bn0(self._conv_stem(x)), inplace=True)
         features: list[torch.Tensor] = []
         for i, block in enumerate(self._blocks):
             x = block(x)
             if i in self._taps:
                 features.append(x)
+                if len(features) == depth:
+                    break
         return features
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
@@ -406,6 +409,13 @@ class ColorUNet(nn.Module):
         ``(N, 2, H, W)`` Lab ab and the colour-class head's ``(N, Q, H / 4, W / 4)`` logits over
         ``ab_palette``, each None when the model lacks that head (or, for the regression head,
         when ``regression`` is False: the stages finer than stride 4 are then skipped)."""
+        ab, logits, _ = self._run(L, regression)
+        return ab, logits
+
+    def _run(
+        self, L: torch.Tensor, regression: bool
+    ) -> tuple[torch.Tensor | None, torch.Tensor | None, list[torch.Tensor]]:
+        """``forward_train``'s outputs and the encoder's features (strides 2 to 32)."""
         stride = self.config.stride
         if L.ndim != 4 or L.shape[1] != 1 or L.shape[2] % stride or L.shape[3] % stride:
             raise ValueError(
@@ -424,7 +434,7 @@ class ColorUNet(nn.Module):
                 logits = self.class_head(x)
                 if not regression:
                     break
-        return (self.head(x) if regression else None), logits
+        return (self.head(x) if regression else None), logits, features
 
     def decode(self, logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         """Colour-class logits ``(N, Q, h, w)`` -> ``(N, 2, *size)`` float32 Lab ab: the annealed
@@ -434,13 +444,19 @@ class ColorUNet(nn.Module):
 
     def forward(self, L: torch.Tensor) -> torch.Tensor:
         """``(N, 1, H, W)`` L in [0, 100] -> ``(N, 2, H, W)`` ab in Lab units."""
+        return self.forward_features(L)[0]
+
+    def forward_features(self, L: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """``forward``'s ``(N, 2, H, W)`` ab and the encoder's features on the way: one
+        ``(N, C_i, H / s, W / s)`` tensor per stride ``s`` in 2, 4, 8, 16, 32 (what reference
+        matching compares frames by, at no extra cost)."""
         # with both heads, the colour is the colour-class head's: the regression head and the
         # stages that feed only it are skipped
-        ab, logits = self.forward_train(L, regression=not self.classification)
+        ab, logits, features = self._run(L, regression=not self.classification)
         if logits is not None:
-            return self.decode(logits, (L.shape[-2], L.shape[-1]))
+            return self.decode(logits, (L.shape[-2], L.shape[-1])), features
         assert ab is not None
-        return ab
+        return ab, features
 
 
 def _fold(parent: nn.Module, conv: str, bn: str) -> None:
