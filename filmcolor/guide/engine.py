@@ -1,7 +1,9 @@
 """The guide stage: references and hints applied to a stream of frames at render size.
 
 ``Guide.prepare`` loads the references and hints and runs the *pre-pass*: one extra decode
-of the film at render size (luma only; the model does not run) that
+of the film at render size (luma only; the model does not run), up to the last frame it
+needs when every reference is anchored by time (the whole film to search for an unanchored
+one's frame), that
 
 - finds each reference's frame: a time-anchored reference (a timecode name or list) goes to
   the frame whose ``pts × time_base`` is nearest; an unanchored one to the frame whose luma
@@ -357,6 +359,8 @@ class Guide:
             for a in [a for a in pending if self._passed(a, index, t)]:
                 self._finish(a, ring, shot_start, time_base, backward)
                 pending.remove(a)
+            if not pending and not search:
+                break  # every target is built and nothing is searched: the rest is not needed
             if cut:
                 ring.clear()
                 shot_start = index
