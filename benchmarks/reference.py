@@ -16,7 +16,10 @@ the (k−1)-th cut up to the k-th.
 Two disjoint sets (``--set``, default ``report``):
 
 * **tune** — what settings may be tuned on: carphone (whole, one shot) and bikes shots 1–3,
-  and a two-shot film of carphone followed by bikes shot 2 (made as the report film is).
+  and a two-shot film of carphone followed by bikes shot 2 (made as the report film is); with
+  ``--corpus DIR`` (a corpus built by ``python -m tools.build_corpus``) also three slow camera
+  moves (``Move``: turning, zooming out, drifting) over tune-split photographs of fine detail,
+  each a ≥ 60-frame slow shot on which the fade criterion is checked.
 * **report** — what results are reported on, never tuned on: cityCC0 shot 1 (a static,
   slow shot of at least 60 frames, the one the fade criterion is measured on), bikes shots
   4–6, and a **two-shot film**: cityCC0 shot 1 followed by bikes shot 5 (centre-cropped to
@@ -111,6 +114,50 @@ class Film:
         return f"film: {self.first.name} + {self.second.name}"
 
 
+@dataclasses.dataclass(frozen=True)
+class Move:
+    """A slow camera move over a still colour photograph: ``MOVE_FRAMES`` frames at 720×405 and
+    25 fps, turning 0.06° and zooming out 0.15 % a frame while drifting 0.4 pixels a frame
+    (an analogue of a slow turning shot over fine detail, for tuning the fade)."""
+
+    #: The photograph, relative to a corpus built by ``python -m tools.build_corpus``; it must be
+    #: in the corpus's ``tune`` split.
+    photo: str
+    static: bool = True
+
+    @property
+    def name(self) -> str:
+        return f"move over {Path(self.photo).stem}"
+
+
+MOVE_FRAMES = 116
+#: Tune-split photographs of the corpus with fine detail (stone walls, foliage, water).
+MOVES = (
+    Move("images/gcompris/explore_monuments__france__citedeCarcassonne.jpg"),
+    Move("images/plasma/Path__contents__images__2560x1600.jpg"),
+    Move("images/plasma/BytheWater__contents__images__2560x1600.jpg"),
+)
+
+
+def camera_move(rgb: np.ndarray, frames: int = MOVE_FRAMES) -> list[np.ndarray]:
+    """``Move``'s pictures over ``(H, W, 3)`` uint8 ``rgb``."""
+    w_out, h_out = 720, 405
+    h, w = rgb.shape[:2]
+    cx, cy = w / 2, h / 2
+    scale0 = max(w_out / w, h_out / h) * 1.35
+    src = rgb.astype(np.float32)
+    out = []
+    for k in range(frames):
+        scale = scale0 * (1 - 0.0015 * k)
+        m = cv2.getRotationMatrix2D((cx + 0.4 * k, cy), 0.06 * k, scale)
+        m[0, 2] += w_out / 2 - cx
+        m[1, 2] += h_out / 2 - cy
+        interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+        pic = cv2.warpAffine(src, m, (w_out, h_out), flags=interp, borderMode=cv2.BORDER_REFLECT)
+        out.append(np.clip(pic, 0, 255).astype(np.uint8))
+    return out
+
+
 SETS: dict[str, tuple[tuple[Shot, ...], tuple[Film, ...]]] = {
     "tune": (
         (Shot("carphone_pristine"), Shot("bikes", 1), Shot("bikes", 2), Shot("bikes", 3)),
@@ -178,10 +225,22 @@ def fit(rgb: np.ndarray, w: int, h: int) -> np.ndarray:
 
 
 class Clips:
-    """The colour sources, decoded once, and their shots."""
+    """The colour sources, decoded once, and their shots (and ``Move`` s over the corpus)."""
 
-    def __init__(self, cache: Path) -> None:
+    def move_photo(self, move: Move) -> np.ndarray:
+        """``move``'s photograph, checked to be in the corpus's ``tune`` split."""
+        if self.corpus is None:
+            raise SystemExit("camera moves need --corpus DIR (python -m tools.build_corpus)")
+        manifest = json.loads((self.corpus / "manifest.json").read_text())
+        split = {i["file"]: i["split"] for i in manifest["images"]}.get(move.photo)
+        if split != "tune":
+            raise SystemExit(f"{move.photo}: not in the corpus's tune split ({split})")
+        bgr = cv2.imread(str(self.corpus / move.photo))
+        return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+    def __init__(self, cache: Path, corpus: Path | None = None) -> None:
         self.cache = cache
+        self.corpus = corpus
         self._frames: dict[str, list[RGBFrame]] = {}
         self.cuts: dict[str, list[int]] = {}
 
@@ -204,8 +263,10 @@ class Clips:
             self._frames[source], self.cuts[source] = frames, cuts
         return self._frames[source]
 
-    def shot(self, shot: Shot) -> tuple[list[np.ndarray], Fraction]:
+    def shot(self, shot: Shot | Move) -> tuple[list[np.ndarray], Fraction]:
         """The RGB pictures of ``shot`` and the source's frame rate."""
+        if isinstance(shot, Move):
+            return camera_move(self.move_photo(shot)), Fraction(25)
         frames = self.frames(shot.source)
         bounds = [0, *self.cuts[shot.source], len(frames)]
         if shot.index is not None:
@@ -253,7 +314,7 @@ def restore_both(
 
 
 def run_shot(
-    shot: Shot, clips: Clips, tmp: Path, colorizer: Colorizer, weights: str | None
+    shot: Shot | Move, clips: Clips, tmp: Path, colorizer: Colorizer, weights: str | None
 ) -> dict[str, Any]:
     work = tmp / shot.name.replace(" ", "-")
     work.mkdir()
@@ -382,14 +443,22 @@ def main() -> int:
     parser.add_argument("--cache", type=Path, default=make_samples.DEFAULT_CACHE)
     parser.add_argument("--weights", default=None, help="default: the shipped file")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--corpus", type=Path, default=None, help="a built corpus: adds camera moves to --set tune"
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if the acceptance fails")
     args = parser.parse_args()
     for which, (shots, films) in SETS.items():
         print(f"{which} set: " + ", ".join(x.name for x in (*shots, *films)))
+    shot_list: tuple[Shot | Move, ...]
     shot_list, film_list = SETS[args.which]
+    if args.which == "tune" and args.corpus is not None:
+        shot_list = (*shot_list, *MOVES)
+    elif args.which == "tune":
+        print("camera moves over corpus photos left out: pass --corpus DIR to add them")
     print(f"running the {args.which} set")
     colorizer = Colorizer(args.weights, RestoreConfig().colorize)
-    clips = Clips(args.cache)
+    clips = Clips(args.cache, args.corpus)
     with tempfile.TemporaryDirectory() as tmp:
         shots = {s.name: run_shot(s, clips, Path(tmp), colorizer, args.weights) for s in shot_list}
         films = {f.name: run_film(f, clips, Path(tmp), colorizer, args.weights) for f in film_list}
