@@ -35,6 +35,20 @@ def make_const_weights(path: Path, ab: tuple[float, float] = CONST_AB) -> Path:
     return path
 
 
+def randomise_bn(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
+    """``model`` with non-trivial BatchNorm statistics (so that dropping or mis-folding them
+    shows), in eval mode."""
+    gen = torch.Generator().manual_seed(seed)
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            n = module.num_features
+            module.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
+            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
+            module.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
+    return model.eval()
+
+
 @pytest.fixture(scope="session")
 def const_weights(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_const_weights(tmp_path_factory.mktemp("weights") / "const.safetensors")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 from click.testing import CliRunner
-from conftest import assert_one_line_error
+from conftest import assert_one_line_error, randomise_bn
 from safetensors import safe_open
 from safetensors.torch import save_file
 
@@ -51,19 +51,6 @@ def _config(encoder: str) -> ModelConfig:
     return ModelConfig(encoder=encoder, decoder_channels=SMALL_DECODER)
 
 
-def _randomised(model: torch.nn.Module, seed: int = 0) -> torch.nn.Module:
-    """Non-trivial BatchNorm statistics, so that dropping or mis-folding them shows."""
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
-    return model.eval()
-
-
 def _L(n: int, h: int, w: int) -> torch.Tensor:
     return torch.rand(n, 1, h, w, generator=torch.Generator().manual_seed(1)) * 100
 
@@ -85,7 +72,7 @@ def test_the_variants_are_the_config_encoders() -> None:
 @pytest.mark.parametrize("encoder", MODEL_ENCODERS)
 def test_each_encoder_builds_with_its_features_at_odd_multiples_of_32(encoder: str) -> None:
     torch.manual_seed(0)
-    model = _randomised(ColorUNet(_config(encoder)))
+    model = randomise_bn(ColorUNet(_config(encoder)))
     assert model.encoder.variant == encoder
     assert model.encoder.feature_channels == CHANNELS[encoder]
     assert len(model.encoder._blocks) == BLOCKS[encoder]
@@ -107,7 +94,7 @@ def test_weights_file_records_the_encoder_and_fused_model_agrees(
 ) -> None:
     config = _config(encoder)
     torch.manual_seed(0)
-    model = _randomised(ColorUNet(config))
+    model = randomise_bn(ColorUNet(config))
     shapes = expected_shapes(config)  # built on the meta device
     assert shapes == {k: tuple(v.shape) for k, v in model.state_dict().items()}
     path = tmp_path / f"{encoder}.safetensors"
@@ -145,7 +132,7 @@ def _package_state(encoder: str, tmp_path: Path) -> Path:
     """A ``.pth`` laid out as the encoder's ImageNet package has it (3-channel stem and the
     classifier), of random values, so the loader is tested without the package."""
     torch.manual_seed(2)
-    full = _randomised(EfficientNetLite(encoder, in_channels=3, include_top=True))
+    full = randomise_bn(EfficientNetLite(encoder, in_channels=3, include_top=True))
     path = tmp_path / ENCODER_VARIANTS[encoder].file
     torch.save(full.state_dict(), path)
     return path

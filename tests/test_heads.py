@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import randomise_bn
 from safetensors.torch import load_file, save_file
 
 from filmcolor.config import MODEL_HEADS, ColorizeConfig, LossConfig, ModelConfig, TrainConfig
@@ -30,21 +31,10 @@ BOTH = dataclasses.replace(SMALL, head="both")
 Q = 262
 
 
-def _randomise_bn(model: torch.nn.Module, seed: int = 0) -> None:
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
-
-
 def _model(config: ModelConfig, seed: int = 0) -> ColorUNet:
     torch.manual_seed(seed)
     model = ColorUNet(config)
-    _randomise_bn(model, seed)
+    randomise_bn(model, seed)
     if model.classification:  # logits spread enough that the temperature shows
         with torch.no_grad():
             model.class_head[1].weight.mul_(20)

@@ -43,7 +43,7 @@ def memory_of(colorizer: Colorizer, rgb: np.ndarray, shot: int = 0) -> mem.Refer
     keys, lab = keyed(colorizer, rgb)
     memory = mem.ReferenceMemory(luma_sigma=10.0)
     ones = np.ones(lab.shape[1:], np.float32)
-    memory.add_reference(mem.make_entry(keys, lab[1:], lab[0], ones, "reference", shot))
+    memory.add_reference(mem.make_entry(keys, lab[1:], lab[0], ones, shot))
     return memory
 
 

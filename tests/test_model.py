@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import randomise_bn
 from safetensors.torch import save_file
 
 from filmcolor.config import ModelConfig
@@ -31,22 +32,10 @@ REGRESSION = ModelConfig(head="regression")
 SMALL = ModelConfig(decoder_channels=(32, 24, 16, 12, 8), head="regression")
 
 
-def _randomise_bn(model: torch.nn.Module, seed: int = 0) -> None:
-    """Non-trivial BatchNorm statistics, so that dropping or mis-folding them shows."""
-    gen = torch.Generator().manual_seed(seed)
-    for module in model.modules():
-        if isinstance(module, torch.nn.BatchNorm2d):
-            n = module.num_features
-            module.running_mean.copy_(torch.randn(n, generator=gen) * 0.1)
-            module.running_var.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.weight.data.copy_(torch.rand(n, generator=gen) + 0.5)
-            module.bias.data.copy_(torch.randn(n, generator=gen) * 0.1)
-
-
 def _model(config: ModelConfig = SMALL, seed: int = 0) -> ColorUNet:
     torch.manual_seed(seed)
     model = ColorUNet(config)
-    _randomise_bn(model, seed)
+    randomise_bn(model, seed)
     return model.eval()
 
 

@@ -70,7 +70,7 @@ from ..color import rgb_to_lab
 from ..config import GuideConfig, LimitsConfig, TemporalConfig
 from ..model.colorizer import Colorizer
 from ..temporal.cuts import CutDetector
-from ..temporal.flow import FlowEstimator, warp
+from ..temporal.flow import FlowEstimator, pixel_grid, warp
 from ..temporal.smooth import FramePlan
 from .hints import HintCanvas, load_hints
 from .match import StyleSource, match_colour, scene_share, style_source
@@ -200,6 +200,8 @@ class Guide:
         self._shot_hints: list[_Anchor] = []
         #: Whether the style references steer the current shot (``style_scope``).
         self._style_on = False
+        #: The style references' keys, joined (for the scene test).
+        self._style_keys: torch.Tensor | None = None
         #: The last frame's matching keys (moved along the flow to the frames the model skips).
         self._last_keys: torch.Tensor | None = None
         self._shots_matched: set[int] = set()
@@ -302,7 +304,7 @@ class Guide:
                 keys = self.colorizer.keys(L_t)
                 ones = np.ones(L_ref.shape, np.float32)
                 self.memory.add_reference(
-                    make_entry(keys[0], a.layer.ab, L_ref, ones, "reference", a.shot_start)
+                    make_entry(keys[0], a.layer.ab, L_ref, ones, a.shot_start)
                 )
         for a in self.hints:
             if "frame" in a.info:
@@ -538,7 +540,7 @@ class Guide:
             return self.colorizer.keys(torch.from_numpy(np.ascontiguousarray(L))[None, None])[0]
         _, gh, gw = last.shape
         cells = cv2.resize(flow, (gw, gh), interpolation=cv2.INTER_AREA) / 8.0
-        gx, gy = np.meshgrid(np.arange(gw, dtype=np.float32), np.arange(gh, dtype=np.float32))
+        gx, gy = pixel_grid(gh, gw)
         # grid_sample's coordinates: −1 and 1 are the centres of the first and last cells
         nx = (gx + cells[..., 0]) * (2.0 / max(gw - 1, 1)) - 1.0
         ny = (gy + cells[..., 1]) * (2.0 / max(gh - 1, 1)) - 1.0
@@ -570,8 +572,9 @@ class Guide:
         if self.config.style_scope == "all":
             self._style_on = True
         elif not self._style_on:
-            source_keys = torch.cat([s.features for s in self.styles])
-            self._style_on = scene_share(keys, source_keys, S_CELL) >= SCENE_MIN
+            if self._style_keys is None:
+                self._style_keys = torch.cat([s.features for s in self.styles])
+            self._style_on = scene_share(keys, self._style_keys, S_CELL) >= SCENE_MIN
         if not self._style_on:
             return None
         sab, sconf = match_colour(keys[None], self.styles, L.shape)  # type: ignore[arg-type]

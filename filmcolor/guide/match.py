@@ -68,12 +68,23 @@ def match_colour(
     """The style references' colour for frames of render size ``size`` = ``(h, w)`` from
     their ``(N, C, ⌈h/8⌉, ⌈w/8⌉)`` matching keys. Returns ``((N, 2, h, w) float32 Lab ab,
     (N, h, w) float32 confidence in [0, 1])``."""
-    n, _, gh, gw = keys.shape
-    h, w = size
+    gh, gw = keys.shape[-2:]
     q = keys.float().flatten(2).transpose(1, 2)  # (N, n_pos, C)
     ref_keys = torch.cat([s.features for s in sources]).to(q.device)
     values = torch.cat([s.ab for s in sources]).to(q.device)
-    sim = q @ ref_keys.T  # (N, n_pos, m) cosine similarities
+    return attend(q @ ref_keys.T, values, (gh, gw), size)
+
+
+def attend(
+    sim: torch.Tensor, values: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rule above on similarities already computed: ``sim`` ``(N, n_pos, m)`` between the
+    frames' ``grid`` = ``(gh, gw)`` cells and ``m`` source cells whose ab are ``values``
+    ``(m, 2)`` → ``((N, 2, h, w) float32 Lab ab, (N, h, w) float32 confidence in [0, 1])`` at
+    render size ``size`` = ``(h, w)``."""
+    n = sim.shape[0]
+    gh, gw = grid
+    h, w = size
     weights = torch.softmax(sim / TEMPERATURE, dim=2)
     ab = (weights @ values).transpose(1, 2).reshape(n, 2, gh, gw)
     conf = ((sim.max(dim=2).values - S0) / (1 - S0)).clamp(0, 1).reshape(n, 1, gh, gw)

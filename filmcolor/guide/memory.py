@@ -66,8 +66,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..temporal.flow import warp
-from .match import S0, TEMPERATURE
+from ..temporal.flow import pixel_grid, warp
+from .match import attend
 
 #: Similarity at which a match starts to count (confidence 0) …
 S_LOW = 0.3
@@ -109,8 +109,6 @@ class Entry:
     #: ``(n,)`` bool: the cells a reference coloured (value confidence ≥ ``SURE_CELL``),
     #: the only ones the soft read takes colour from (not a newcomer's guess).
     sure: torch.Tensor
-    #: ``reference`` or ``keyframe``.
-    kind: str
     #: Frame number of the first frame of the shot it belongs to (a reference: its anchor's).
     shot: int
     #: How many frame cells have matched it so far, for eviction.
@@ -118,7 +116,7 @@ class Entry:
 
 
 def make_entry(
-    keys: torch.Tensor, ab: np.ndarray, L: np.ndarray, conf: np.ndarray, kind: str, shot: int
+    keys: torch.Tensor, ab: np.ndarray, L: np.ndarray, conf: np.ndarray, shot: int
 ) -> Entry:
     """An entry from its ``(C, gh, gw)`` keys, ``(2, h, w)`` ab, ``(h, w)`` L and ``(h, w)``
     value confidence in [0, 1]."""
@@ -133,9 +131,7 @@ def make_entry(
         .T
     )  # (n, 3): cell ab and value confidence
     cell_ab = pooled[:, :2].contiguous().to(flat.device)
-    return Entry(
-        flat, (gh, gw), planes, cell_ab, (pooled[:, 2] >= SURE_CELL).to(flat.device), kind, shot
-    )
+    return Entry(flat, (gh, gw), planes, cell_ab, (pooled[:, 2] >= SURE_CELL).to(flat.device), shot)
 
 
 @dataclass(slots=True)
@@ -247,7 +243,8 @@ class ReferenceMemory:
         steer = None
         if bool(sure.any()):
             values = joined.cell_ab[:n_ref].to(sim.device)[sure]
-            steer = _attend(sim[:, :n_ref][:, sure], values, (gh, gw), L.shape)
+            sab, sconf = attend(sim[:, :n_ref][:, sure][None], values, (gh, gw), L.shape)
+            steer = (sab[0], sconf[0])
         return Read(colour, steer, scene)
 
     def offer_keyframe(
@@ -261,7 +258,7 @@ class ReferenceMemory:
             return False
         self._last_keyframe = index
         value = conf + (1.0 - conf) * NEWCOMER_CONF
-        self.keyframes.append(make_entry(keys, ab, L, value, "keyframe", self._shot))
+        self.keyframes.append(make_entry(keys, ab, L, value, self._shot))
         self._joined = None
         if len(self.keyframes) > max(MAX_KEYFRAMES, 1):
             # the newest stays whatever its use; of the others the least used goes
@@ -310,7 +307,7 @@ class ReferenceMemory:
             resized = cv2.resize(shifted, size, interpolation=cv2.INTER_NEAREST)
             candidates.append(resized[:h, :w])
         atlas, atlas_L = joined.atlas, joined.atlas_L
-        gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+        gx, gy = pixel_grid(h, w)
         s = sim.float().cpu().numpy().reshape(gh, gw).astype(np.float32)
         s_px = cv2.resize(s, size, interpolation=cv2.INTER_LINEAR)[:h, :w]
         maps = []
@@ -371,20 +368,3 @@ class _Joined:
         #: ``(h, n_entries · w, 4)`` and its L plane, contiguous (OpenCV's remap wants that).
         self.atlas = np.concatenate([e.planes for e in entries], axis=1)
         self.atlas_L = np.ascontiguousarray(self.atlas[..., 2])
-
-
-def _attend(
-    sim: torch.Tensor, values: torch.Tensor, grid: tuple[int, int], size: tuple[int, int]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Attention read (``match.match_colour`` on similarities already computed): ``sim``
-    ``(n, m)`` between the frame's cells and ``m`` entry cells of ``values`` ``(m, 2)`` ab →
-    ``((2, h, w) ab, (h, w) confidence)`` at render size ``size``."""
-    gh, gw = grid
-    h, w = size
-    weights = torch.softmax(sim / TEMPERATURE, dim=1)
-    ab = (weights @ values).T.reshape(1, 2, gh, gw)
-    conf = ((sim.max(dim=1).values - S0) / (1 - S0)).clamp(0, 1).reshape(1, 1, gh, gw)
-    cells = (gh * 8, gw * 8)
-    ab = F.interpolate(ab, size=cells, mode="bilinear", align_corners=False)[0, :, :h, :w]
-    conf = F.interpolate(conf, size=cells, mode="bilinear", align_corners=False)[0, 0, :h, :w]
-    return ab.cpu().numpy().astype(np.float32), conf.cpu().numpy().astype(np.float32)

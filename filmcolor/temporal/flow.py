@@ -53,7 +53,7 @@ class FlowEstimator:
 
 
 @lru_cache(maxsize=8)
-def _grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
+def pixel_grid(h: int, w: int) -> tuple[np.ndarray, np.ndarray]:
     """Pixel coordinates ``x`` and ``y``, ``(h, w)`` float32 each (cached: read only)."""
     gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
     gx.flags.writeable = False
@@ -66,7 +66,7 @@ def warp(image: np.ndarray, flow: np.ndarray, nearest: bool = False) -> np.ndarr
     nearest pixel with ``nearest`` for labels; edges replicated); the result has ``image``'s
     shape and dtype."""
     h, w = flow.shape[:2]
-    gx, gy = _grid(h, w)
+    gx, gy = pixel_grid(h, w)
     map_x = gx + flow[..., 0]
     map_y = gy + flow[..., 1]
     interpolation = cv2.INTER_NEAREST if nearest else cv2.INTER_LINEAR
@@ -93,7 +93,7 @@ def valid_flow(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     du_dy, du_dx = np.gradient(fx)
     dv_dy, dv_dx = np.gradient(fy)
     ok &= du_dx * du_dx + du_dy * du_dy + dv_dx * dv_dx + dv_dy * dv_dy <= 0.01 * f2 + 0.002
-    gx, gy = _grid(h, w)
+    gx, gy = pixel_grid(h, w)
     tx, ty = gx + fx, gy + fy
     ok &= (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
     return ok
