@@ -214,7 +214,8 @@ def restore_sequence(
             raise UsageError(f"{out.pattern}: output is the input; choose another folder or name")
         identity = {**run_identity(seq, config), "output": [out.codec, out.pix_fmt]}
         first = prepare(out, identity, config.overwrite, config.segments.resume)
-        warm = max(0, first - config.segments.overlap_frames)
+        # references and hints are found by a pre-pass over the whole film: from the start
+        warm = 0 if config.guide.enabled else max(0, first - config.segments.overlap_frames)
         if first >= seq.count:  # an interrupted run had written every frame
             report = RestoreReport(input=str(seq), output=str(out), kind="sequence")
             report.warnings.append(f"all {seq.count} frames were written by an earlier run")

@@ -214,9 +214,10 @@ def to_picture(frame: av.VideoFrame, out: PatternOutput, matrix: Colorspace) -> 
         rgb = frame.reformat(format="rgb48le", dst_color_range=ColorRange.JPEG, **src)
         v = rgb.to_ndarray().astype(np.float32) / 65535  # (H, W, 3) sRGB-encoded
         linear = np.where(v <= 0.04045, v / 12.92, ((v + 0.055) / 1.055) ** 2.4)
-        pic = av.VideoFrame.from_ndarray(
-            np.ascontiguousarray(linear[..., [1, 2, 0]].transpose(2, 0, 1)), format="gbrpf32le"
-        )
+        pic = av.VideoFrame(frame.width, frame.height, "gbrpf32le")
+        for plane, channel in zip(pic.planes, (1, 2, 0), strict=True):  # planes G, B, R
+            view = np.frombuffer(plane, np.float32).reshape(plane.height, -1)
+            view[:, : plane.width] = linear[..., channel]
     else:
         pic = frame.reformat(format=out.pix_fmt, dst_color_range=ColorRange.JPEG, **src)
     pic.pts = frame.pts

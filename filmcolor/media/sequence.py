@@ -145,7 +145,11 @@ class ImageSequence:
 
     def open(self, max_pixels: int | None = None) -> av.container.InputContainer:
         """The sequence as a container of one video stream (image2), ready to decode."""
-        options = {"start_number": str(self.start), "framerate": str(self.rate)}
+        options = {
+            "pattern_type": "sequence",
+            "start_number": str(self.start),
+            "framerate": str(self.rate),
+        }
         if max_pixels:
             options["max_pixels"] = str(max_pixels)
         folder = str(self.pattern.parent.absolute()).replace("%", "%%")
