@@ -404,3 +404,21 @@ def test_pattern_output_refuses_foreign_frames(tmp_path: Path, config: RestoreCo
     (out / ".x_%06d.dpx.filmcolor.json").write_text('{"input": "another film"}')
     with pytest.raises(UsageError, match="other settings"):
         restore(str(pattern), out / "x_%06d.dpx", other)
+
+
+def test_info_on_a_pattern(tmp_path: Path) -> None:
+    """``filmcolor info`` on a pattern: the sequence's size, depth, frames and timing."""
+    import json
+
+    pattern = make_dpx_scans(tmp_path / "s", count=3, rgb=True)
+    result = CliRunner().invoke(main, ["info", str(pattern), "--json"])
+    assert result.exit_code == 0, result.output
+    media = json.loads(result.output)
+    assert (media["width"], media["height"], media["bit_depth"]) == (W, H, 16)
+    assert media["frame_count"] == 3
+    assert media["sequence"] == {
+        "start": START,
+        "rate": "24",
+        "rate_from": "default",
+        "timecode": None,
+    }

@@ -7,9 +7,9 @@ pts *k* in the time base ``1 / rate``. Decoding, the pipeline, segments and resu
 it as any other film.
 
 Names follow FFmpeg's image2 convention: one printf field ``%d`` or ``%0Nd`` in the file name
-(``reel_%06d.dpx``), ``%%`` for a literal ``%``. ``find_sequence`` scans the folder for the
-files the pattern names (any start number); ``scan_folder`` finds the one numbered sequence
-in a folder (``restore --sequence``).
+(``reel_%06d.dpx``; ``%Nd`` pads with zeros too, as in FFmpeg), ``%%`` for a literal ``%``.
+``find_sequence`` scans the folder for the files the pattern names (any start number);
+``scan_folder`` finds the one numbered sequence in a folder (``restore --sequence``).
 
 Rules (each broken one is a one-line ``InputError``, exit 3):
 
@@ -50,7 +50,7 @@ SEQUENCE_EXTENSIONS = frozenset(IMAGE_EXTENSIONS | {".dpx", ".exr"})
 #: The frame rate of a sequence whose headers carry none, when ``--fps`` is not given.
 DEFAULT_RATE = Fraction(24)
 
-_FIELD = re.compile(r"%(0\d+)?d")
+_FIELD = re.compile(r"%(\d*)d")
 #: The sRGB transfer FFmpeg's EXR decoder applies to its linear values (``apply_trc``).
 _EXR_TRC = "iec61966_2_1"
 

@@ -43,6 +43,7 @@ def picture_settings(config: RestoreConfig) -> dict[str, Any]:
     settings = config.to_dict()
     # how and where it runs does not change the pictures
     settings.pop("overwrite", None)
+    settings.pop("sequence", None)  # a folder with --sequence or its pattern: the same film
     settings.pop("limits", None)  # a limit refuses a run or lets it be, it never changes it
     settings["segments"] = {"overlap_frames": config.segments.overlap_frames}
     settings["colorize"].pop("device", None)
