@@ -37,6 +37,7 @@ from .media.sequence import ImageSequence, find_sequence, is_pattern, scan_folde
 from .model.colorizer import Colorizer
 from .pipeline import restore_video
 from .post.adjust import adjust_chroma, adjust_luma
+from .post.filters import retiming
 from .report import FolderReport, ProgressCallback, RestoreReport
 from .segments import restore_segmented, should_segment
 from .segments.workdir import run_identity
@@ -209,6 +210,11 @@ def restore_sequence(
     numbering, format by extension; a rerun goes on after the last complete frame)."""
     if is_pattern(dst) or dst.is_dir():
         info = probe(seq, config.limits.max_pixels)
+        if retiming(config.post, info.time_base, info.avg_rate) is not None:
+            raise UsageError(
+                f"{dst}: --ivtc and --deinterlace bwdif-field change the frame count, so the "
+                "frames cannot keep the scans' numbers; write a film (.mov, .mkv) instead"
+            )
         out, warnings = plan_output(dst, seq, info.bit_depth)
         if out.pattern.absolute() == seq.pattern.absolute():
             raise UsageError(f"{out.pattern}: output is the input; choose another folder or name")

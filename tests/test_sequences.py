@@ -226,6 +226,7 @@ def test_sequence_film_in_segments(tmp_path: Path, config: RestoreConfig) -> Non
 @pytest.mark.parametrize(
     ("ext", "codec", "pix_fmt", "out_fmt"),
     [
+        (".dpx", "dpx", "gbrp10le", "gbrp10le"),
         (".png", "png", "gray16be", "rgb48be"),
         (".tif", "tiff", "rgb48le", "rgb48le"),
         (".jpg", "mjpeg", "yuvj444p", "yuvj444p"),
@@ -235,8 +236,8 @@ def test_sequence_film_in_segments(tmp_path: Path, config: RestoreConfig) -> Non
 def test_formats_keep_their_kind_and_bits(
     tmp_path: Path, config: RestoreConfig, ext: str, codec: str, pix_fmt: str, out_fmt: str
 ) -> None:
-    """PNG, TIFF, JPEG and EXR sequences (8/16-bit, float; gray or RGB) → the same format and
-    depth, luma kept (EXR: linear light, compared as displayed)."""
+    """10-bit DPX, PNG, TIFF, JPEG and EXR sequences (8/10/16-bit, float; gray or RGB) → the
+    same format and depth, luma kept (EXR: linear light, compared as displayed)."""
     folder = tmp_path / "s"
     folder.mkdir()
     for k in range(4):
@@ -247,6 +248,8 @@ def test_formats_keep_their_kind_and_bits(
         elif pix_fmt == "yuvj444p":
             y = np.rint(v * 255).astype(np.uint8)
             data = np.stack([y, np.full_like(y, 128), np.full_like(y, 128)])
+        elif pix_fmt == "gbrp10le":
+            data = np.stack([scan_luma(k) >> 6] * 3)
         elif pix_fmt == "rgb48le":
             data = np.stack([scan_luma(k)] * 3, -1)
         else:
@@ -353,6 +356,10 @@ def test_sequence_errors_are_one_line_with_exit_codes(tmp_path: Path, const_weig
         code, out = run_cli(one, *extra, *weights)
         assert code == 2, out
         assert_one_line_error(out, *words)
+    # a frame-count-changing filter cannot keep the scans' numbers: exit 2
+    code, out = run_cli(pattern, "-o", tmp_path / "x_%06d.dpx", "--ivtc", *weights)
+    assert code == 2
+    assert_one_line_error(out, "--ivtc", "numbers")
     # mixed sizes: exit 3, naming the odd one
     odd = tmp_path / "s" / f"reel_{START + 3:06d}.dpx"
     ctx = av.CodecContext.create("dpx", "w")

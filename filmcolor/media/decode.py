@@ -82,26 +82,32 @@ def has_y_plane(pix_fmt: str) -> bool:
     return pix_fmt.startswith(_Y_PLANE_PREFIXES) and not pix_fmt.endswith("be")
 
 
-#: 16-bit (and float) RGB formats (film scans: DPX, TIFF, PNG, EXR) whose luma is computed
-#: here: swscale's RGB → gray16 is off by up to 0.4 % (60000 → 60233).
-_RGB16_PREFIXES = ("rgb48", "bgr48", "rgba64", "bgra64", "gbrp16", "gbrap16", "gbrpf", "gbrapf")
+#: Deep (9–16-bit and float) RGB formats (film scans: DPX, TIFF, PNG, EXR) whose luma is
+#: computed here: swscale's RGB → gray16 is off by up to 0.4 % (60000 → 60233), its gray10
+#: by 3 code values.
+_DEEP_RGB_PREFIXES = ("rgb48", "bgr48", "rgba64", "bgra64", "gbrp", "gbrap")
 #: BT.709 luma weights in 1/65536 (summing to 65536): the matrix ``choose_matrix`` gives an
 #: RGB source, so the output's luma is the source's.
 _BT709_WEIGHTS = np.array([13933, 46871, 4732], np.uint32)
 
 
-def rgb16_luma(frame: av.VideoFrame) -> np.ndarray:
-    """``(H, W)`` uint16 BT.709 luma of a 16-bit or float RGB frame (floats clipped to 0–1)."""
+def rgb_luma(frame: av.VideoFrame, bit_depth: int) -> np.ndarray:
+    """``(H, W)`` uint16 BT.709 luma of ``bit_depth`` bits (9–16) of a deep RGB frame (floats
+    clipped to 0–1)."""
     rgb = frame.to_ndarray(format="rgb48le").astype(np.uint32)  # (H, W, 3), exact for 16 bits
-    return ((rgb @ _BT709_WEIGHTS + 32768) >> 16).astype(np.uint16)
+    y = (rgb @ _BT709_WEIGHTS + 32768) >> 16
+    if bit_depth < 16:
+        top = (1 << bit_depth) - 1
+        y = (y * top + 32767) // 65535
+    return y.astype(np.uint16)
 
 
 class LumaReader:
     """Turns decoded frames into luma arrays of ``bit_depth`` bits (uint8, or uint16 above 8).
 
     Sources without a plain Y plane (RGB, palette, big-endian, MSB-aligned formats) are
-    converted to gray of the same bit depth through one reused swscale context; 16-bit and
-    float RGB through ``rgb16_luma``.
+    converted to gray of the same bit depth through one reused swscale context; deep RGB
+    (9–16 bits, float) through ``rgb_luma``.
     """
 
     def __init__(self, bit_depth: int) -> None:
@@ -114,8 +120,8 @@ class LumaReader:
         fmt = frame.format.name
         if has_y_plane(fmt) and frame.format.components[0].bits == self.bit_depth:
             return plane_to_array(frame.planes[0], frame.height, frame.width, self.bits)
-        if self.bit_depth == 16 and fmt.startswith(_RGB16_PREFIXES):
-            return rgb16_luma(frame)
+        if self.bit_depth > 8 and fmt.startswith(_DEEP_RGB_PREFIXES):
+            return rgb_luma(frame, self.bit_depth)
         gray = self._reformatter.reformat(frame, format=self._gray)
         return plane_to_array(gray.planes[0], gray.height, gray.width, self.bits)
 
