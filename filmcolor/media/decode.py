@@ -86,16 +86,15 @@ def has_y_plane(pix_fmt: str) -> bool:
 #: computed here: swscale's RGB → gray16 is off by up to 0.4 % (60000 → 60233), its gray10
 #: by 3 code values.
 _DEEP_RGB_PREFIXES = ("rgb48", "bgr48", "rgba64", "bgra64", "gbrp", "gbrap")
-#: BT.709 luma weights in 1/65536 (summing to 65536): the matrix ``choose_matrix`` gives an
-#: RGB source, so the output's luma is the source's.
-_BT709_WEIGHTS = np.array([13933, 46871, 4732], np.uint32)
+#: BT.601 luma weights in 1/65536 (summing to 65536), those swscale uses for RGB → gray.
+_BT601_WEIGHTS = np.array([19595, 38470, 7471], np.uint32)
 
 
 def rgb_luma(frame: av.VideoFrame, bit_depth: int) -> np.ndarray:
-    """``(H, W)`` uint16 BT.709 luma of ``bit_depth`` bits (9–16) of a deep RGB frame (floats
-    clipped to 0–1)."""
+    """``(H, W)`` uint16 luma (BT.601 weights, as swscale's, without its rounding error) of
+    ``bit_depth`` bits (9–16) of a deep RGB frame (floats clipped to 0–1)."""
     rgb = frame.to_ndarray(format="rgb48le").astype(np.uint32)  # (H, W, 3), exact for 16 bits
-    y = (rgb @ _BT709_WEIGHTS + 32768) >> 16
+    y = (rgb @ _BT601_WEIGHTS + 32768) >> 16
     if bit_depth < 16:
         top = (1 << bit_depth) - 1
         y = (y * top + 32767) // 65535
