@@ -64,7 +64,8 @@ def restore(
     config = config or RestoreConfig()
     src_p, dst_p = Path(src), Path(dst)
     if (src_p.is_dir() and config.sequence) or (is_pattern(src_p) and not src_p.exists()):
-        seq = scan_folder(src_p, config.fps) if src_p.is_dir() else find_sequence(src_p, config.fps)
+        find = scan_folder if src_p.is_dir() else find_sequence
+        seq = find(src_p, config.fps, config.limits.max_pixels)
         return restore_sequence(seq, dst_p, config, progress, colorizer)
     if config.sequence:
         raise UsageError(f"{src_p}: --sequence takes a folder of numbered scans")

@@ -356,6 +356,10 @@ def test_sequence_errors_are_one_line_with_exit_codes(tmp_path: Path, const_weig
         code, out = run_cli(one, *extra, *weights)
         assert code == 2, out
         assert_one_line_error(out, *words)
+    # scans larger than --max-pixels: exit 3, from the header, before decoding
+    code, out = run_cli(pattern, "-o", tmp_path / "a.mkv", "--max-pixels", 1000, *weights)
+    assert code == 3
+    assert_one_line_error(out, "64x48", "--max-pixels")
     # a frame-count-changing filter cannot keep the scans' numbers: exit 2
     code, out = run_cli(pattern, "-o", tmp_path / "x_%06d.dpx", "--ivtc", *weights)
     assert code == 2

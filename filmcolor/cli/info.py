@@ -31,7 +31,7 @@ def info(file: Path, as_json: bool, max_pixels: int) -> None:
         except SettingValueError as exc:
             raise option_error(exc, info, "max_pixels") from None
         if is_pattern(file) and not file.exists():
-            seq = find_sequence(file)
+            seq = find_sequence(file, max_pixels=limits.max_pixels)
             media = probe(seq, limits.max_pixels).to_dict()
             media["frame_count"] = seq.count
             media["sequence"] = {

@@ -40,8 +40,8 @@ from typing import Any
 
 import av
 
-from ..config import RATE_RANGE, parse_rate
-from ..errors import InputError, UsageError
+from ..config import RATE_RANGE, LimitsConfig, parse_rate
+from ..errors import InputError, UsageError, picture_too_large
 from .images import picture_size
 from .kinds import IMAGE_EXTENSIONS
 
@@ -49,6 +49,7 @@ from .kinds import IMAGE_EXTENSIONS
 SEQUENCE_EXTENSIONS = frozenset(IMAGE_EXTENSIONS | {".dpx", ".exr"})
 #: The frame rate of a sequence whose headers carry none, when ``--fps`` is not given.
 DEFAULT_RATE = Fraction(24)
+_DEFAULT_MAX_PIXELS = LimitsConfig().max_pixels
 
 _FIELD = re.compile(r"%(\d*)d")
 #: The sRGB transfer FFmpeg's EXR decoder applies to its linear values (``apply_trc``).
@@ -208,8 +209,9 @@ def header_size(path: Path) -> tuple[int, int] | None:
     return picture_size(path)
 
 
-def _check_frames(pattern: Path, numbers: list[int]) -> None:
-    """``InputError`` for a gap in ``numbers`` or a frame whose size is not the first's."""
+def _check_frames(pattern: Path, numbers: list[int], max_pixels: int) -> tuple[int, int] | None:
+    """``InputError`` for a gap in ``numbers``, a first frame larger than ``max_pixels`` or a
+    frame whose size is not the first's (from the headers); the size, None when unknown."""
     missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
     if missing:
         raise InputError(
@@ -221,7 +223,9 @@ def _check_frames(pattern: Path, numbers: list[int]) -> None:
     first = pattern.with_name(frame_name(pattern, numbers[0]))
     size = header_size(first)
     if size is None:
-        return
+        return None
+    if size[0] * size[1] > max_pixels:
+        raise picture_too_large(first, "picture", size[0], size[1], max_pixels)
     for n in numbers[1:]:
         path = pattern.with_name(frame_name(pattern, n))
         other = header_size(path)
@@ -231,10 +235,14 @@ def _check_frames(pattern: Path, numbers: list[int]) -> None:
                 "a film has one picture size: rescan it, or restore the frames of each size "
                 "as sequences of their own"
             )
+    return size
 
 
 def _header_timing(first: Path) -> tuple[Fraction | None, str | None]:
-    """The frame rate and timecode FFmpeg reads from one file's header (DPX), or None."""
+    """The frame rate and timecode FFmpeg reads from a DPX file's header, or None (other
+    formats carry neither)."""
+    if first.suffix.lower() != ".dpx":
+        return None, None
     try:
         with av.open(str(first.absolute()), "r", format="image2") as container:
             stream = container.streams.video[0]
@@ -247,13 +255,16 @@ def _header_timing(first: Path) -> tuple[Fraction | None, str | None]:
     return None, None
 
 
-def find_sequence(pattern: str | os.PathLike[str], fps: str | None = None) -> ImageSequence:
+def find_sequence(
+    pattern: str | os.PathLike[str], fps: str | None = None, max_pixels: int = _DEFAULT_MAX_PIXELS
+) -> ImageSequence:
     """The sequence ``pattern`` names (``scans/reel_%06d.dpx``), from whatever number its
     first file has; ``fps`` (``parse_rate`` text) overrides the headers' rate.
 
     Raises:
         InputError: the folder does not exist, no file matches, the frames have a gap or
-            differ in size, or the first frame cannot be decoded (exit 3).
+            differ in size, the first is larger than ``max_pixels`` (``LimitsConfig``, from
+            its header, before anything is decoded), or it cannot be decoded (exit 3).
         UsageError: the pattern has no single frame-number field, or ``fps`` is no rate.
     """
     p = Path(pattern)
@@ -269,11 +280,11 @@ def find_sequence(pattern: str | os.PathLike[str], fps: str | None = None) -> Im
             f"{p}: no file matches the pattern in {p.parent}; check the name and the "
             f"number of digits ({frame_name(p, 86400)} is what it names for frame 86400)"
         )
-    return _sequence(p, numbers, fps)
+    return _sequence(p, numbers, fps, max_pixels)
 
 
-def _sequence(p: Path, numbers: list[int], fps: str | None) -> ImageSequence:
-    _check_frames(p, numbers)
+def _sequence(p: Path, numbers: list[int], fps: str | None, max_pixels: int) -> ImageSequence:
+    _check_frames(p, numbers, max_pixels)
     header_rate, timecode = _header_timing(p.with_name(frame_name(p, numbers[0])))
     if fps is not None:
         try:
@@ -290,7 +301,9 @@ def _sequence(p: Path, numbers: list[int], fps: str | None) -> ImageSequence:
 _NUMBERED_NAME = re.compile(r"^(.*?)(\d+)(\D*)$")
 
 
-def scan_folder(folder: str | os.PathLike[str], fps: str | None = None) -> ImageSequence:
+def scan_folder(
+    folder: str | os.PathLike[str], fps: str | None = None, max_pixels: int = _DEFAULT_MAX_PIXELS
+) -> ImageSequence:
     """The one numbered sequence in ``folder`` (``restore --sequence``): its image files
     (DPX, EXR, TIFF, PNG, JPEG…) whose names end in a frame number, in number order.
     Other files (notes, XML sidecars) are passed over.
@@ -337,7 +350,7 @@ def scan_folder(folder: str | os.PathLike[str], fps: str | None = None) -> Image
     (prefix, suffix, width), digits = next(iter(groups.items()))
     field = f"%0{width}d" if width else "%d"
     pattern = d / (prefix.replace("%", "%%") + field + suffix.replace("%", "%%"))
-    return _sequence(pattern, sorted(int(n) for n in digits), fps)
+    return _sequence(pattern, sorted(int(n) for n in digits), fps, max_pixels)
 
 
 def as_source(src: str | os.PathLike[str] | ImageSequence) -> Path | ImageSequence:
