@@ -210,6 +210,11 @@ def restore_sequence(
     segments when long) or numbered images (``dst`` a pattern or a folder: the sequence's
     numbering, format by extension; a rerun goes on after the last complete frame)."""
     if is_pattern(dst) or dst.is_dir():
+        if config.segments.cluster is not None:
+            raise UsageError(
+                f"{dst}: numbered images are written on this machine, frame by frame; drop "
+                "--cluster, or write a film (.mov, .mkv) to restore it on the cluster"
+            )
         info = probe(seq, config.limits.max_pixels)
         if retiming(config.post, info.time_base, info.avg_rate) is not None:
             raise UsageError(
