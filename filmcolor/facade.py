@@ -242,7 +242,6 @@ def restore_sequence(
                 output_from_pts=first if first else None,
                 first_index=warm,
             )
-            report.kind = "sequence"
         finish(out)
         if first:
             report.warnings.insert(0, f"resumed: {first} frames were written by an earlier run")
@@ -262,6 +261,7 @@ def restore_sequence(
             f"{dst}: write the film as .mov, .mkv or .mp4, or as numbered images with a "
             "pattern such as out/reel_%06d.dpx (or a folder)"
         )
+    report.kind = "sequence"
     if seq.rate_source == "default":
         report.warnings.append(
             f"the scans carry no frame rate: {seq.rate} fps assumed (--fps sets it)"
