@@ -103,11 +103,6 @@ class ImageSequence:
     def __str__(self) -> str:
         return str(self.pattern)
 
-    @property
-    def suffix(self) -> str:
-        """The files' extension, lower case (``.dpx``)."""
-        return self.pattern.suffix.lower()
-
     def path(self, index: int) -> Path:
         """The file of frame ``index`` (0-based)."""
         return self.pattern.with_name(frame_name(self.pattern, self.start + index))
