@@ -2,6 +2,9 @@
 
 - an image: ``restore_image`` (one picture through the model, the guide and the adjustments);
 - a folder: ``restore_folder``, every file in it restored in turn with one model;
+- an image sequence (a printf pattern such as ``scans/reel_%06d.dpx``, or a folder with
+  ``sequence``): ``restore_sequence``, one film read through the image2 demuxer, written
+  as a film or as numbered images (``media.pattern``, resumable frame by frame);
 - a video: ``pipeline.restore_video``, one pass over the film; or, for a long film or with
   ``--cluster``, ``segments.restore_segmented`` (its parts on this machine, or as Ray tasks
   through ``cluster.ray_runner``).
@@ -12,6 +15,7 @@ daemon sit above it.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import time
@@ -24,14 +28,19 @@ from .cluster import ray_runner
 from .compose import luma_L, luma_tensor, rgb_picture
 from .config import RestoreConfig
 from .errors import FilmcolorError, InputError, UsageError
+from .media.decode import DecodeWindow
 from .media.images import output_bits, read_picture, write_picture
 from .media.kinds import KEEP_VIDEO_EXTENSIONS, folder_output_name, is_image_path
+from .media.pattern import finish, plan_output, prepare
 from .media.probe import check_input_file, probe
+from .media.sequence import ImageSequence, find_sequence, is_pattern, scan_folder
 from .model.colorizer import Colorizer
 from .pipeline import restore_video
 from .post.adjust import adjust_chroma, adjust_luma
+from .post.filters import retiming
 from .report import FolderReport, ProgressCallback, RestoreReport
 from .segments import restore_segmented, should_segment
+from .segments.workdir import run_identity
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +63,24 @@ def restore(
     """
     config = config or RestoreConfig()
     src_p, dst_p = Path(src), Path(dst)
+    if (src_p.is_dir() and config.sequence) or (is_pattern(src_p) and not src_p.exists()):
+        find = scan_folder if src_p.is_dir() else find_sequence
+        seq = find(src_p, config.fps, config.limits.max_pixels)
+        return restore_sequence(seq, dst_p, config, progress, colorizer)
+    if config.sequence:
+        raise UsageError(f"{src_p}: --sequence takes a folder of numbered scans")
+    if config.fps is not None:
+        raise UsageError(
+            f"{src_p}: --fps sets the rate of an image sequence; a video keeps its own timing"
+        )
     if src_p.is_dir():
         return restore_folder(src_p, dst_p, config, progress, colorizer=colorizer)
     check_input_file(src_p)
+    if is_pattern(dst_p):
+        raise UsageError(
+            f"{dst_p}: numbered images are written from an image sequence; write a video "
+            "as .mp4, .mov or .mkv"
+        )
     if dst_p.exists() and dst_p.resolve() == src_p.resolve():
         raise UsageError(f"{dst_p}: output is the input; choose another output name")
     if is_image_path(src_p):
@@ -172,4 +196,83 @@ def restore_image(
     report.frames_out = report.frames_model = 1
     report.seconds = {"decode": t1 - t0, "model": t2 - t1, "encode": t3 - t2, "total": t3 - t0}
     report.fps = 1 / max(t3 - t0, 1e-9)
+    return report
+
+
+def restore_sequence(
+    seq: ImageSequence,
+    dst: Path,
+    config: RestoreConfig,
+    progress: ProgressCallback | None = None,
+    colorizer: Colorizer | None = None,
+) -> RestoreReport:
+    """Colorize an image sequence as one film, into a film (``dst`` .mov/.mkv/.mp4, in
+    segments when long) or numbered images (``dst`` a pattern or a folder: the sequence's
+    numbering, format by extension; a rerun goes on after the last complete frame)."""
+    if is_pattern(dst) or dst.is_dir():
+        if config.segments.cluster is not None:
+            raise UsageError(
+                f"{dst}: numbered images are written on this machine, frame by frame; drop "
+                "--cluster, or write a film (.mov, .mkv) to restore it on the cluster"
+            )
+        info = probe(seq, config.limits.max_pixels)
+        if retiming(config.post, info.time_base, info.avg_rate) is not None:
+            raise UsageError(
+                f"{dst}: --ivtc and --deinterlace bwdif-field change the frame count, so the "
+                "frames cannot keep the scans' numbers; write a film (.mov, .mkv) instead"
+            )
+        out, warnings = plan_output(dst, seq, info.bit_depth)
+        if out.pattern.absolute() == seq.pattern.absolute():
+            raise UsageError(f"{out.pattern}: output is the input; choose another folder or name")
+        identity = {**run_identity(seq, config), "output": [out.codec, out.pix_fmt]}
+        first = prepare(out, identity, config.overwrite, config.segments.resume)
+        # references and hints are found by a pre-pass over the whole film: from the start
+        warm = 0 if config.guide.enabled else max(0, first - config.segments.overlap_frames)
+        if first >= seq.count:  # an interrupted run had written every frame
+            report = RestoreReport(input=str(seq), output=str(out), kind="sequence")
+            report.warnings.append(f"all {seq.count} frames were written by an earlier run")
+        else:
+            report = restore_video(
+                seq,
+                dataclasses.replace(out, first=first),
+                config,
+                progress,
+                colorizer=colorizer,
+                window=DecodeWindow(warm, warm, None) if first else None,
+                output_from_pts=first if first else None,
+                first_index=warm,
+            )
+        finish(out)
+        if first:
+            report.warnings.insert(0, f"resumed: {first} frames were written by an earlier run")
+        report.warnings[:0] = warnings
+    elif dst.suffix.lower() in KEEP_VIDEO_EXTENSIONS:
+        if should_segment(probe(seq, config.limits.max_pixels), config):
+            runner = None
+            if config.segments.cluster is not None:
+                runner = ray_runner(config.segments.cluster)
+            report = restore_segmented(
+                seq, dst, config, progress, colorizer=colorizer, runner=runner
+            )
+        else:
+            report = restore_video(seq, dst, config, progress, colorizer=colorizer)
+    else:
+        raise UsageError(
+            f"{dst}: write the film as .mov, .mkv or .mp4, or as numbered images with a "
+            "pattern such as out/reel_%06d.dpx (or a folder)"
+        )
+    report.kind = "sequence"
+    if seq.rate_source == "default":
+        report.warnings.append(
+            f"the scans carry no frame rate: {seq.rate} fps assumed (--fps sets it)"
+        )
+    if report.media is not None:
+        report.media["sequence"] = {
+            "pattern": str(seq.pattern),
+            "start": seq.start,
+            "frames": seq.count,
+            "rate": str(seq.rate),
+            "rate_from": seq.rate_source,
+            "timecode": seq.timecode,
+        }
     return report

@@ -43,8 +43,10 @@ from .media.encode import (
     choose_output_format,
     configure_video_stream,
 )
+from .media.pattern import PatternOutput, open_pattern_output, output_format
 from .media.probe import MediaInfo, open_input, probe
 from .media.remux import CopiedStream, add_copied_streams, copy_container_tags, dropped_packets
+from .media.sequence import ImageSequence
 from .model.colorizer import Colorizer
 from .model.stage import ModelStage, UpsampleStage
 from .post.adjust import Deflicker, adjust_luma, tone_is_identity
@@ -131,8 +133,8 @@ def _get(q: queue.Queue[Any], stop: threading.Event) -> Any:
 
 
 def restore_video(
-    src: Path,
-    dst: Path,
+    src: Path | ImageSequence,
+    dst: Path | PatternOutput,
     config: RestoreConfig,
     progress: ProgressCallback | None = None,
     *,
@@ -153,9 +155,15 @@ def restore_video(
     each end: a part is closed, renamed into place and reported to ``on_part(number, path,
     frames)`` as soon as its last frame is written, while decoding, the model and the
     temporal state run on without a break.
+
+    ``src`` may be an image sequence (read through the image2 demuxer like any video), and
+    ``dst`` numbered image files (``media.pattern``: checked and resumed by the caller,
+    written from ``dst.first`` on, each file complete or absent).
     """
     t_start = time.perf_counter()
-    check_output_path(dst, config.overwrite)
+    pattern = dst if isinstance(dst, PatternOutput) else None
+    if pattern is None:
+        check_output_path(dst, config.overwrite)
     src_info = probe(src, config.limits.max_pixels)
     retime = retiming(config.post, src_info.time_base, src_info.avg_rate)
     # ``info`` describes the video as written: the source's, or re-timed by the filters
@@ -167,7 +175,10 @@ def restore_video(
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
     temporal_cfg = config.temporal.resolved(colorizer.device.type)
     config = dataclasses.replace(config, temporal=temporal_cfg)  # the report shows what ran
-    fmt, warnings = choose_output_format(info, config.encode)
+    if pattern is None:
+        fmt, warnings = choose_output_format(info, config.encode)
+    else:
+        fmt, warnings = output_format(info, pattern), []
     report = RestoreReport(input=str(src), output=str(dst), kind="video", warnings=warnings)
     report.settings = config.to_dict()
     report.media = src_info.to_dict()
@@ -201,15 +212,20 @@ def restore_video(
         stream = configure_video_stream(container, info, fmt, config.encode, info.display_matrix)
         return container, stream
 
-    with atomic_output(dst, config.overwrite) as tmp, open_input(src) as inp:
+    target = contextlib.nullcontext(Path()) if pattern else atomic_output(dst, config.overwrite)
+    with target as tmp, open_input(src) as inp:
         if parts is not None:
             out, video = new_part(tmp, 0)
+        elif pattern is not None:
+            out, video = open_pattern_output(pattern, info, fmt)
         else:
             out = open_output(tmp, dst, info)
         closed = False
         try:
-            if parts is None:
+            if parts is None and pattern is None:
                 video = configure_video_stream(out, info, fmt, config.encode, info.display_matrix)
+                if isinstance(src, ImageSequence) and src.timecode and window is None:
+                    video.metadata["timecode"] = src.timecode  # MOV: a tmcd track
             plans: dict[int, CopiedStream] = {}
             if window is None:
                 plans = add_copied_streams(out, inp, info.video_index, report.warnings, video)
@@ -418,7 +434,7 @@ def _join_all(threads: tuple[threading.Thread, ...], stop: threading.Event) -> N
 
 
 def _open_guide(
-    src: Path,
+    src: Path | ImageSequence,
     src_info: MediaInfo,
     info: MediaInfo,
     config: RestoreConfig,
@@ -460,11 +476,18 @@ def _open_guide(
                 L_low = colorizer.shrink(luma_L(luma, info.bit_depth, info.full_range))
                 yield item.pts, L_low[0, 0].float().cpu().numpy()
 
+    references = None
+    if isinstance(src, ImageSequence) and (config.guide.references or config.guide.references_dir):
+        from .guide.sources import load_references
+
+        # a reference named like a scan (reel_086412.png) anchors to that frame
+        references = load_references(config.guide, config.limits, frame_time=src.time_of_name)
     guide = Guide.prepare(
         frames,
         info.time_base,
         config.guide,
         colorizer,
+        references=references,
         temporal=config.temporal,
         rate=info.avg_rate,
         first_index=first_index,

@@ -18,15 +18,30 @@ from .options import max_pixels_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @max_pixels_option
 def info(file: Path, as_json: bool, max_pixels: int) -> None:
-    """Show what filmcolor sees in FILE: streams, codecs, rate, frames, bit depth, colour tags."""
+    """Show what filmcolor sees in FILE: streams, codecs, rate, frames, bit depth, colour tags.
+
+    FILE may be an image sequence's pattern ('scans/reel_%06d.dpx').
+    """
     from ..media.probe import probe
+    from ..media.sequence import find_sequence, is_pattern
 
     with errors_to_exit_codes(False):
         try:
             limits = LimitsConfig(max_pixels=max_pixels)
         except SettingValueError as exc:
             raise option_error(exc, info, "max_pixels") from None
-        media = probe(file, limits.max_pixels).to_dict()
+        if is_pattern(file) and not file.exists():
+            seq = find_sequence(file, max_pixels=limits.max_pixels)
+            media = probe(seq, limits.max_pixels).to_dict()
+            media["frame_count"] = seq.count
+            media["sequence"] = {
+                "start": seq.start,
+                "rate": str(seq.rate),
+                "rate_from": seq.rate_source,
+                "timecode": seq.timecode,
+            }
+        else:
+            media = probe(file, limits.max_pixels).to_dict()
         if as_json:
             click.echo(json.dumps(media, indent=2))
             return

@@ -112,6 +112,8 @@ pipeline_options = setting_options(
 )
 #: Segmented, resumable runs and their scale-out (restore only).
 segment_options = setting_options("segment_seconds", "work_dir", "resume", "cluster")
+#: Image sequences: a folder of numbered scans as one film, its frame rate (restore only).
+sequence_options = setting_options("sequence", "fps")
 #: Reference frames and colour hints (restore); read and checked by ``filmcolor.guide``.
 guide_options = setting_options(
     "reference", "references", "hints", "style_scope", "max_hints", "max_references"

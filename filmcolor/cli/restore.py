@@ -20,6 +20,7 @@ from .options import (
     post_options,
     run_options,
     segment_options,
+    sequence_options,
     settings_options,
 )
 
@@ -31,8 +32,10 @@ from .options import (
     "--output",
     type=click.Path(path_type=Path),
     required=True,
-    help="Output file (or folder, when INPUT is a folder).",
+    help="Output file (or folder, when INPUT is a folder); for an image sequence a film "
+    "(.mov/.mkv/.mp4) or numbered images ('out/reel_%06d.dpx', or a folder).",
 )
+@sequence_options
 @settings_options
 @model_options
 @pipeline_options
@@ -53,7 +56,10 @@ def restore(
     verbose: bool,
     **options: Any,
 ) -> None:
-    """Colorize INPUT (a video, an image, or a folder of them) into OUTPUT.
+    """Colorize INPUT (a video, an image, a folder of them, or an image sequence) into OUTPUT.
+
+    An image sequence is one film: a pattern such as 'scans/reel_%06d.dpx' (any start
+    number), or a folder of numbered scans with --sequence.
 
     Video keeps its frames, timestamps, audio, subtitles, metadata and chapters; only colour
     is added. Odd-sized video is written 4:4:4 (x264/x265 cannot do 4:2:0 at odd sizes).

@@ -26,6 +26,7 @@ from .restore import (
     LOOK_VIVIDNESS,
     LOOKS,
     MAX_JSON_DEPTH,
+    RATE_RANGE,
     Codec,
     ColorizeConfig,
     EncodeConfig,
@@ -36,6 +37,7 @@ from .restore import (
     RestoreConfig,
     SegmentConfig,
     TemporalConfig,
+    parse_rate,
 )
 from .train import FINETUNE_RECIPE, LossConfig, TrainConfig
 
@@ -53,6 +55,7 @@ __all__ = [
     "MODEL_MAX_RESIDUAL_BLOCKS",
     "MODEL_MAX_STAGES",
     "MODEL_MAX_STRIDE",
+    "RATE_RANGE",
     "Bounds",
     "Codec",
     "ColorizeConfig",
@@ -71,5 +74,6 @@ __all__ = [
     "bounded",
     "bounds_of",
     "check_bounds",
+    "parse_rate",
     "settable",
 ]

@@ -8,10 +8,34 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Literal
 
 from ..errors import SettingValueError
 from .fields import bounded, check_bounds, settable
+
+#: Frame rates ``parse_rate`` accepts, inclusive.
+RATE_RANGE = (Fraction(1, 1000), Fraction(1000))
+
+
+def parse_rate(text: str) -> Fraction:
+    """A frame rate from ``24``, ``25``, ``29.97`` or ``24000/1001`` as an exact Fraction
+    (decimals are taken as written: ``29.97`` is 2997/100, as FFmpeg reads it; NTSC's rate
+    is ``30000/1001``).
+
+    Raises:
+        ValueError: naming what is allowed, for text that is no positive rate from 1/1000 to
+            1000 fps.
+    """
+    rule = "a frame rate such as 24, 25, 29.97 or 24000/1001, from 1/1000 to 1000"
+    try:
+        rate = Fraction(text.strip())
+    except (ValueError, ZeroDivisionError):
+        raise ValueError(rule) from None
+    if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+        raise ValueError(rule)
+    return rate
+
 
 Codec = Literal["libx264", "libx265", "prores", "ffv1"]
 
@@ -508,9 +532,31 @@ class RestoreConfig:
     )
     #: Frames held between the decode, model and encode threads.
     queue_frames: int = bounded(32, 1, 1024)
+    #: A folder INPUT is one film of numbered scans (``media.sequence.scan_folder``), not
+    #: a batch of separate files.
+    sequence: bool = settable(
+        False,
+        "INPUT is a folder of numbered scans (reel_086400.dpx, ...) that make one film; "
+        "without it a folder's files are restored one by one.",
+        negatable=False,
+        show_default=False,
+    )
+    #: Frame rate of an image sequence as text (``24``, ``24000/1001``); None: the rate in
+    #: the files' headers (DPX), else 24.
+    fps: str | None = settable(
+        None,
+        "Frame rate of an image sequence, e.g. 24, 25 or 24000/1001 (default: the rate in "
+        "the scans' headers where they carry one, else 24).",
+        metavar="RATE",
+    )
 
     def __post_init__(self) -> None:
         check_bounds(self)
+        if self.fps is not None:
+            try:
+                parse_rate(self.fps)
+            except ValueError as exc:
+                raise SettingValueError("RestoreConfig", "fps", self.fps, str(exc)) from None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

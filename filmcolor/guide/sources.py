@@ -44,7 +44,7 @@ import csv
 import logging
 import os
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -119,8 +119,16 @@ def load_reference(
     return Reference(path=str(path), rgb=rgb, time=time)
 
 
-def _time_from_name(path: Path) -> Fraction | None:
-    return parse_timecode(path.stem)
+#: The time of the frame of an image sequence named like a picture (``reel_086412.png``
+#: for the scan ``reel_086412.dpx``), or None: ``ImageSequence.time_of_name``.
+FrameTime = Callable[[Path], Fraction | None]
+
+
+def _time_from_name(path: Path, frame_time: FrameTime | None = None) -> Fraction | None:
+    time = parse_timecode(path.stem)
+    if time is None and frame_time is not None:
+        time = frame_time(path)
+    return time
 
 
 def _too_many(max_references: int) -> str:
@@ -212,9 +220,12 @@ def _planned_list(path: Path, max_references: int) -> list[_Planned]:
     return out
 
 
-def _planned_dir(folder: Path, max_references: int, names: bool = True) -> list[_Planned]:
-    """The folder's images (named by timecode), counted and named before any is read;
-    ``names`` False only counts them (a name that is no timecode is found when loading)."""
+def _planned_dir(
+    folder: Path, max_references: int, names: bool = True, frame_time: FrameTime | None = None
+) -> list[_Planned]:
+    """The folder's images (named by timecode, or by a frame's name with ``frame_time``),
+    counted and named before any is read; ``names`` False only counts them (a name that is
+    no timecode is found when loading)."""
     out = []
     for p in sorted(folder.iterdir()):
         if p.name.startswith(".") or p.suffix.lower() not in IMAGE_EXTENSIONS or not p.is_file():
@@ -223,23 +234,29 @@ def _planned_dir(folder: Path, max_references: int, names: bool = True) -> list[
             raise UsageError(
                 f"{folder}: holds {_too_many(max_references)} (images, gray ones included)"
             )
-        time = _time_from_name(p)
+        time = _time_from_name(p, frame_time)
         if time is None and names:
             raise UsageError(
-                f"{p}: the name is not a timecode; name references in a folder "
-                f"{NAME_FORMAT} (as 'filmcolor keyframes' writes them)"
+                f"{p}: the name is not a timecode"
+                + (" nor a frame of the sequence" if frame_time is not None else "")
+                + f"; name references in a folder {NAME_FORMAT} (as 'filmcolor keyframes' "
+                "writes them)"
+                + (", or like a scan (reel_086412.png)" if frame_time is not None else "")
             )
         out.append(_Planned(p, time, optional=True))
     return out
 
 
 def _plan(
-    config: GuideConfig, limits: LimitsConfig, names: bool = True
+    config: GuideConfig,
+    limits: LimitsConfig,
+    names: bool = True,
+    frame_time: FrameTime | None = None,
 ) -> tuple[list[_Planned], list[_Planned]]:
     """The ``--reference`` pictures and the folder's or list's, counted against
     ``limits.max_references`` and their times checked for duplicates, without reading any
     picture (``UsageError``); ``names`` as for ``_planned_dir``."""
-    given = [_Planned(Path(p), _time_from_name(Path(p))) for p in config.references]
+    given = [_Planned(Path(p), _time_from_name(Path(p), frame_time)) for p in config.references]
     if len(given) > limits.max_references:
         raise UsageError(f"--reference: {_too_many(limits.max_references)}")
     listed: list[_Planned] = []
@@ -247,7 +264,7 @@ def _plan(
         source = Path(config.references_dir)
         room = limits.max_references - len(given)
         if source.is_dir():
-            listed = _planned_dir(source, room, names)
+            listed = _planned_dir(source, room, names, frame_time)
         elif source.suffix.lower() in (".json", ".csv"):
             listed = _planned_list(source, room)
         else:
@@ -301,9 +318,12 @@ def _check_unique(items: Iterable[tuple[Fraction | None, str]]) -> None:
         seen[time] = path
 
 
-def load_references(config: GuideConfig, limits: LimitsConfig | None = None) -> list[Reference]:
+def load_references(
+    config: GuideConfig, limits: LimitsConfig | None = None, frame_time: FrameTime | None = None
+) -> list[Reference]:
     """Every reference of ``config``: the ``--reference`` files in the order given (anchored
-    when their name is a timecode), then the folder's or list's, in time order
+    when their name is a timecode, or with ``frame_time`` the name of a frame of an image
+    sequence), then the folder's or list's, in time order
     (unanchored ones of a list last, in list order). A folder's gray pictures are passed
     over (logged): they are the keyframes the user has not coloured (yet).
 
@@ -317,7 +337,7 @@ def load_references(config: GuideConfig, limits: LimitsConfig | None = None) -> 
     """
     limits = limits or _DEFAULT_LIMITS
     _check_exist(config)
-    given, listed = _plan(config, limits)
+    given, listed = _plan(config, limits, frame_time=frame_time)
     # a picture named more than once is read once (and only such pictures are kept here)
     named = Counter(r.path.absolute() for r in given + listed)
     pixels: dict[Path, np.ndarray] = {}

@@ -8,7 +8,7 @@ codec      quality                pixel format (even size / odd size; source > 8
 libx264    crf 18, preset medium  yuv420p / yuv444p; yuv420p10le / yuv444p10le
 libx265    crf 20, preset medium  yuv420p / yuv444p; yuv420p10le / yuv444p10le
 prores     ProRes 422 HQ          yuv422p10le / yuv444p10le (ProRes 4444); always 10-bit
-ffv1       lossless (level 3)     yuv420p / yuv444p; yuv420p10le / yuv444p10le
+ffv1       lossless (level 3)     yuv420p / yuv444p; 10, 12 or 16 bits as the source
 =========  =====================  ==========================================================
 
 Odd sizes: 4:2:0 and 4:2:2 cannot describe a picture of odd width/height in x264/x265/ProRes,
@@ -68,6 +68,9 @@ def choose_output_format(info: MediaInfo, config: EncodeConfig) -> tuple[OutputF
         pix_fmt = config.pix_fmt
     elif config.codec == "prores":
         pix_fmt = "yuv444p10le" if odd else "yuv422p10le"
+    elif config.codec == "ffv1" and info.bit_depth > 10:
+        # FFV1 takes 12 and 16 bits: deeper sources (film scans) keep their bits.
+        pix_fmt = ("yuv444p" if odd else "yuv420p") + ("12le" if info.bit_depth <= 12 else "16le")
     else:
         # x264/x265 as built here take 8 or 10 bits: deeper sources are written 10-bit.
         pix_fmt = ("yuv444p" if odd else "yuv420p") + ("10le" if deep else "")

@@ -13,6 +13,7 @@ import av
 
 from ..config import LimitsConfig
 from ..errors import InputError, picture_too_large
+from .sequence import ImageSequence
 
 #: Pixel formats whose luma is full range when the stream does not say otherwise.
 _FULL_RANGE_FORMATS = ("gray", "yuvj", "pal8", "rgb", "bgr", "gbr", "argb", "abgr", "rgba", "bgra")
@@ -112,10 +113,13 @@ def check_input_file(path: str | os.PathLike[str]) -> Path:
 
 def pix_fmt_bit_depth(pix_fmt: str) -> int:
     """Bits of the luma (or first) component of a pixel format, e.g. 8 or 10 (at most 16;
-    gray of that depth must exist, so 11-bit-style oddities round up to the next one)."""
+    gray of that depth must exist, so 11-bit-style oddities round up to the next one; float
+    formats such as EXR's ``gbrpf32le`` are read as 16 bits)."""
     bits = int(av.VideoFormat(pix_fmt).components[0].bits)
     if bits <= 8:
         return 8
+    if bits > 16:
+        return 16
     return min(b for b in (9, 10, 12, 14, 16) if b >= bits)
 
 
@@ -139,13 +143,16 @@ def disposition_names(stream: av.stream.Stream) -> list[str]:
 
 
 def open_input(
-    path: str | os.PathLike[str], max_pixels: int | None = None
+    path: str | os.PathLike[str] | ImageSequence, max_pixels: int | None = None
 ) -> av.container.InputContainer:
-    """Open a media file for reading; ``InputError`` if it is not media at all.
+    """Open a media file, or an image sequence as one video (``ImageSequence.open``), for
+    reading; ``InputError`` if it is not media at all.
 
     Opening may decode a frame to learn the stream's parameters (image codecs such as PNG
     in a MOV); ``max_pixels`` forbids that decode any picture larger (its size is then
     unknown: width and height 0; never below ``DECODER_MIN_PIXELS``)."""
+    if isinstance(path, ImageSequence):
+        return path.open(int(_decoder_bound(max_pixels)) if max_pixels else None)
     p = check_input_file(path)
     options = {"max_pixels": _decoder_bound(max_pixels)} if max_pixels else {}
     try:
@@ -179,7 +186,9 @@ def decoder_pixels(width: int, height: int) -> int:
     return max(2 * (width + 64) * (height + 64), DECODER_MIN_PIXELS)
 
 
-def probe(path: str | os.PathLike[str], max_pixels: int = _DEFAULT_MAX_PIXELS) -> MediaInfo:
+def probe(
+    path: str | os.PathLike[str] | ImageSequence, max_pixels: int = _DEFAULT_MAX_PIXELS
+) -> MediaInfo:
     """Describe ``path``'s video stream and list its other streams.
 
     Decodes the first frame (for pixel format, colour tags and rotation), after checking

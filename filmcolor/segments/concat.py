@@ -17,11 +17,12 @@ from ..config import RestoreConfig
 from ..errors import MediaError
 from ..media.probe import MediaInfo, open_input
 from ..media.remux import add_copied_streams, copy_container_tags, dropped_packets
+from ..media.sequence import ImageSequence
 from ..pipeline import open_output
 
 
 def stitch(
-    src: Path,
+    src: Path | ImageSequence,
     info: MediaInfo,
     parts: list[Path],
     dst: Path,
@@ -43,6 +44,8 @@ def stitch(
             video.time_base = info.time_base
             if info.display_matrix is not None:
                 video.set_display_matrix(list(info.display_matrix))
+            if isinstance(src, ImageSequence) and src.timecode:
+                video.metadata["timecode"] = src.timecode  # the scans' (MOV: a tmcd track)
             plans = add_copied_streams(out, inp, info.video_index, warnings, video)
             copy_container_tags(out, inp)
 

@@ -15,6 +15,7 @@ from ..config import RestoreConfig
 from ..errors import MediaError, UsageError
 from ..media.decode import DecodeWindow
 from ..media.probe import probe
+from ..media.sequence import ImageSequence, as_source
 from ..model.colorizer import Colorizer
 from ..pipeline import restore_video
 from ..post.filters import retiming
@@ -78,7 +79,7 @@ def restore_segment(
 
 
 def restore_consecutive(
-    src: Path,
+    src: Path | ImageSequence,
     jobs: list[SegmentJob],
     config: RestoreConfig,
     on_done: Callable[[SegmentJob, SegmentResult], None],
@@ -107,7 +108,7 @@ def restore_consecutive(
         on_done(jobs[number], SegmentResult(segment.index, str(path), frames, seconds))
 
     return restore_video(
-        Path(src),
+        as_source(src),
         jobs[-1][1],
         dataclasses.replace(config, overwrite=True),
         progress,
@@ -154,7 +155,7 @@ def _segment_dict(segment: Segment) -> dict[str, Any]:
 
 
 def restore_segmented(
-    src: Path,
+    src: Path | ImageSequence,
     dst: Path,
     config: RestoreConfig,
     progress: ProgressCallback | None = None,
@@ -165,7 +166,7 @@ def restore_segmented(
     """Restore a video in segments with resume (see ``filmcolor.segments``); the result is
     the same file a single pass writes, frame for frame and pts for pts."""
     t_start = time.perf_counter()
-    src, dst = Path(src), Path(dst)
+    src, dst = as_source(src), Path(dst)
     check_output_path(dst, config.overwrite)
     info = probe(src, config.limits.max_pixels)
     if retiming(config.post, info.time_base, info.avg_rate) is not None:

@@ -13,6 +13,7 @@ from typing import Any
 from ..atomic import pid_alive
 from ..config import RestoreConfig
 from ..errors import UsageError
+from ..media.sequence import ImageSequence
 from .plan import Segment
 
 MANIFEST = "manifest.json"
@@ -23,23 +24,32 @@ def default_work_dir(dst: Path) -> Path:
     return dst.parent / f".{dst.name}.filmcolor-work"
 
 
-def run_identity(src: Path, config: RestoreConfig) -> dict[str, Any]:
-    """What must match for a previous run's segments to be reused."""
+def run_identity(src: Path | ImageSequence, config: RestoreConfig) -> dict[str, Any]:
+    """What must match for a previous run's segments (or frames) to be reused."""
+    settings = picture_settings(config)
+    if isinstance(src, ImageSequence):
+        return {**src.identity(), "settings": settings}
     stat = src.stat()
+    return {
+        "input": str(src.resolve()),
+        "size": stat.st_size,
+        "mtime_ns": stat.st_mtime_ns,
+        "settings": settings,
+    }
+
+
+def picture_settings(config: RestoreConfig) -> dict[str, Any]:
+    """The settings of ``config`` that change the pictures, as JSON values."""
     settings = config.to_dict()
     # how and where it runs does not change the pictures
     settings.pop("overwrite", None)
+    settings.pop("sequence", None)  # a folder with --sequence or its pattern: the same film
     settings.pop("limits", None)  # a limit refuses a run or lets it be, it never changes it
     settings["segments"] = {"overlap_frames": config.segments.overlap_frames}
     settings["colorize"].pop("device", None)
     settings["colorize"].pop("batch_size", None)
     settings["colorize"].pop("compile", None)
-    return {
-        "input": str(src.resolve()),
-        "size": stat.st_size,
-        "mtime_ns": stat.st_mtime_ns,
-        "settings": json.loads(json.dumps(settings, default=str)),
-    }
+    return json.loads(json.dumps(settings, default=str))  # type: ignore[no-any-return]
 
 
 #: The file that marks a work folder as filmcolor's own; only a marked folder is ever
@@ -81,7 +91,7 @@ class WorkDir:
         if path.exists() and not path.is_dir():
             raise UsageError(f"{name}: is a file; give a folder for the segments")
         for role, inside in (("the input", src), ("the output", dst)):
-            where = Path(inside).absolute().parent.resolve()
+            where = Path(str(inside)).absolute().parent.resolve()
             if where == path or path in where.parents:
                 raise UsageError(
                     f"{name}: holds {role} ({inside}); a work folder is filmcolor's own and "
