@@ -26,6 +26,12 @@ from filmcolor.config import EncodeConfig, GuideConfig, PostConfig, RestoreConfi
 from filmcolor.facade import restore
 from filmcolor.fields import split_fields, weave_fields
 from filmcolor.guide.sources import format_timecode
+from filmcolor.media.encode import (
+    FieldFlags,
+    build_frame,
+    choose_output_format,
+    configure_video_stream,
+)
 from filmcolor.media.probe import probe
 from filmcolor.report import RestoreReport
 
@@ -285,3 +291,24 @@ def test_reference_guides_both_fields_of_every_frame(
         ab = lab[1:, p::2][:, bright].mean(dim=1)
         assert float((ab - want).norm()) < 10.0, (p, ab, want)
         assert float((ab - torch.tensor(CONST_AB)).norm()) > 60.0
+
+
+def test_encoders_that_cannot_code_fields_say_so(tmp_path: Path) -> None:
+    """x264 codes interlaced 4:2:0 only at heights divisible by 4, and x265 never: the
+    frames are then coded progressive (the container's tag keeps the order), with a warning."""
+    info = probe(mpeg2(tmp_path / "src.ts"))
+    assert choose_output_format(info, EncodeConfig(codec="libx264"))[1] == []
+    (warning,) = choose_output_format(info, EncodeConfig(codec="libx265"))[1]
+    assert "HEVC" in warning
+    short = dataclasses.replace(info, height=H - 2)
+    fmt, (warning,) = choose_output_format(short, EncodeConfig(codec="libx264"))
+    assert "divisible by 4" in warning
+    with av.open(str(tmp_path / "out.mkv"), "w") as out:  # opens, and encodes
+        stream = configure_video_stream(out, short, fmt, EncodeConfig(codec="libx264"), None)
+        luma = np.full((H - 2, W), 100, np.uint8)
+        chroma = np.full((2, (H - 2) // 2, W // 2), 128, np.uint8)
+        frame = FieldFlags(True)(build_frame(luma, chroma, fmt, 0, Fraction(1, RATE)))
+        out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    order, flags, _ = read(tmp_path / "out.mkv")
+    assert order == 3 and flags == [False]  # the source's bb tag, progressive coding

@@ -103,6 +103,18 @@ def choose_output_format(info: MediaInfo, config: EncodeConfig) -> tuple[OutputF
             f"odd picture size {info.width}x{info.height}: writing {pix_fmt} (4:4:4) because "
             f"{config.codec} cannot encode 4:2:0 at odd sizes; the size is kept"
         )
+    if info.interlaced and config.codec == "libx265":
+        warnings.append(
+            "interlaced source: HEVC has no interlaced frame coding, so x265 codes whole "
+            "frames and only the container's tag keeps the field order (use libx264 or "
+            "ffv1 to keep interlaced coding)"
+        )
+    elif info.interlaced and config.codec == "libx264" and not _x264_fields(info, shift):
+        warnings.append(
+            f"interlaced source of {info.height} lines: x264 codes interlaced frames only at "
+            f"heights divisible by {2 << shift[1]}, so the frames are coded progressive and "
+            "only the container's tag keeps the field order (none in .mp4; use ffv1)"
+        )
     bits = int(fmt.components[0].bits)
     if bits < info.bit_depth:
         warnings.append(f"source luma has {info.bit_depth} bits; {pix_fmt} keeps only {bits}")
@@ -120,7 +132,7 @@ def configure_video_stream(
     """Add and configure the colorized video stream: codec, options, time base, colour tags."""
     codec = CODECS[config.codec]
     options: dict[str, str] = {}
-    if config.codec == "libx264" and info.interlaced:
+    if config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift):
         # MBAFF, and the field order in the stream itself (MP4 has no field-order tag)
         options["x264-params"] = "tff=1" if info.top_field_first else "bff=1"
     if config.codec in DEFAULT_CRF:
@@ -161,13 +173,21 @@ def configure_video_stream(
     ctx.color_trc = _TRC_ENUM[fmt.matrix]
     if info.interlaced:
         ctx.field_order = output_field_order(info)
-        if config.codec in ("libx264", "prores"):
+        if config.codec == "prores" or (
+            config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift)
+        ):
             ctx.flags |= av.codec.context.Flags.interlaced_dct
-        if config.codec == "libx264":
+        if config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift):
             ctx.flags |= av.codec.context.Flags.interlaced_me
     if display_matrix is not None:
         stream.set_display_matrix(list(display_matrix))
     return stream
+
+
+def _x264_fields(info: MediaInfo, chroma_shift: tuple[int, int]) -> bool:
+    """Whether x264 can code ``info``'s frames interlaced: x264 wants the height divisible
+    by 4 in 4:2:0 (each field's chroma is then whole), by 2 otherwise."""
+    return info.interlaced and info.height % (2 << chroma_shift[1]) == 0
 
 
 def output_field_order(info: MediaInfo) -> int:
