@@ -312,3 +312,16 @@ def test_encoders_that_cannot_code_fields_say_so(tmp_path: Path) -> None:
         out.mux(stream.encode(None))
     order, flags, _ = read(tmp_path / "out.mkv")
     assert order == 3 and flags == [False]  # the source's bb tag, progressive coding
+
+
+def test_undeclared_field_order_is_top_first_with_a_warning(
+    tmp_path: Path, const_config: RestoreConfig
+) -> None:
+    src = tmp_path / "src.mkv"  # FFV1: frames flagged interlaced, no field order declared
+    write(src, "ffv1", [woven(k, True) for k in range(FRAMES)], RATE, {}, "tff")
+    info = probe(src)
+    assert (info.interlaced, info.field_order, info.top_field_first) == (True, "unknown", True)
+    report = restored(src, tmp_path / "out.mkv", const_config)
+    assert any("top field first assumed" in w for w in report.warnings), report.warnings
+    order, flags, _ = read(tmp_path / "out.mkv")
+    assert order == 2 and all(flags)
