@@ -173,11 +173,10 @@ def configure_video_stream(
     ctx.color_trc = _TRC_ENUM[fmt.matrix]
     if info.interlaced:
         ctx.field_order = output_field_order(info)
-        if config.codec == "prores" or (
-            config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift)
-        ):
+        x264_fields = config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift)
+        if x264_fields or config.codec == "prores":  # code the two fields of each frame
             ctx.flags |= av.codec.context.Flags.interlaced_dct
-        if config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift):
+        if x264_fields:
             ctx.flags |= av.codec.context.Flags.interlaced_me
     if display_matrix is not None:
         stream.set_display_matrix(list(display_matrix))
