@@ -36,18 +36,20 @@ from .atomic import atomic_output, check_output_path, new_temp
 from .compose import ComposeStage, LumaStage, chroma_size, luma_L, luma_tensor
 from .config import PostConfig, RestoreConfig
 from .errors import FilmcolorError, MediaError, UsageError
+from .fields import FieldSplit, FieldWeave, FirstFields, split_fields
 from .media.decode import DecodeStats, DecodeWindow, LumaFrame, iter_media
 from .media.encode import (
+    FieldFlags,
     OutputFormat,
     build_frame,
     choose_output_format,
     configure_video_stream,
 )
 from .media.pattern import PatternOutput, open_pattern_output, output_format
-from .media.probe import MediaInfo, open_input, probe
+from .media.probe import INTERLACED_ORDERS, MediaInfo, open_input, probe
 from .media.remux import CopiedStream, add_copied_streams, copy_container_tags, dropped_packets
 from .media.sequence import ImageSequence
-from .model.colorizer import Colorizer
+from .model.colorizer import Colorizer, resize_L
 from .model.stage import ModelStage, UpsampleStage
 from .post.adjust import Deflicker, adjust_luma, tone_is_identity
 from .post.filters import FrameFilter, filter_chain, retiming
@@ -172,6 +174,8 @@ def restore_video(
         info = dataclasses.replace(
             src_info, time_base=retime.time_base, avg_rate=retime.rate, frame_count=None
         )
+    if info.interlaced and (config.post.deinterlace != "off" or config.post.ivtc):
+        info = dataclasses.replace(info, interlaced=False, field_order="progressive")
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
     temporal_cfg = config.temporal.resolved(colorizer.device.type)
     config = dataclasses.replace(config, temporal=temporal_cfg)  # the report shows what ran
@@ -180,6 +184,11 @@ def restore_video(
     else:
         fmt, warnings = output_format(info, pattern), []
     report = RestoreReport(input=str(src), output=str(dst), kind="video", warnings=warnings)
+    if info.interlaced and info.field_order not in INTERLACED_ORDERS:
+        report.warnings.append(
+            f"{src.name}: interlaced frames without a declared field order: top field first "
+            "assumed (if the motion judders, restore with --deinterlace bwdif)"
+        )
     report.settings = config.to_dict()
     report.media = src_info.to_dict()
     if retime is not None:
@@ -280,6 +289,7 @@ def restore_video(
 
             def encode_worker() -> None:
                 nonlocal frames_out, part_frames
+                field_flags = FieldFlags(info.top_field_first) if info.interlaced else None
                 try:
                     while not stop.is_set():
                         item = _get(composed, stop)
@@ -299,6 +309,8 @@ def restore_video(
                             frame = build_frame(
                                 luma, chroma, fmt, pts, info.time_base, info.bit_depth
                             )
+                            if field_flags is not None:
+                                frame = field_flags(frame)
                             out.mux(video.encode(frame))
                             frames_out += 1
                             part_frames += 1
@@ -473,7 +485,10 @@ def _open_guide(
                 if tone is not None:
                     item = tone(item)
                 luma = luma_tensor([item.luma], colorizer.staging)
-                L_low = colorizer.shrink(luma_L(luma, info.bit_depth, info.full_range))
+                L = luma_L(luma, info.bit_depth, info.full_range)
+                if info.interlaced:  # the guide stage sees first fields (``FirstFields``)
+                    L = split_fields(L, info.top_field_first)[:1]
+                L_low = resize_L(L.float(), colorizer.render_shape(info.height, info.width))
                 yield item.pts, L_low[0, 0].float().cpu().numpy()
 
     references = None
@@ -524,13 +539,18 @@ def _colorize_stream(
             colorizer.predict_low,
             colorizer.predict_keyed if keyed else None,
         )
+    fields = info.interlaced  # coloured field by field (``filmcolor.fields``)
+    tff = info.top_field_first
+    height = -(-info.height // 2) if fields else info.height
     stages: list[Stage] = [
         LumaStage(colorizer, info.bit_depth, info.full_range),
+        *([FieldSplit(colorizer, tff)] if fields else []),
         model,
-        *([guide] if guide is not None else []),
+        *([FirstFields(guide) if fields else guide] if guide is not None else []),
         PostStage(config.post),
-        UpsampleStage(colorizer, chroma_size(info.height, info.width, fmt)),
+        UpsampleStage(colorizer, chroma_size(height, info.width, fmt)),
         ComposeStage(fmt),
+        *([FieldWeave(chroma_size(info.height, info.width, fmt)[0], tff)] if fields else []),
     ]
     temporal = TemporalSummary()
     pending: list[Any] = []

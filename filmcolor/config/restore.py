@@ -315,7 +315,8 @@ class PostConfig:
         "off",
         f"{_TONE} bwdif keeps one frame per frame (frame count and pts kept); "
         "bwdif-field gives one frame per field: it CHANGES the frame count (twice as many) "
-        "and the timestamps (see --report).",
+        "and the timestamps (see --report). Off, an interlaced film stays interlaced, "
+        "coloured field by field.",
         choices=("off", "bwdif", "bwdif-field"),
     )
     #: Inverse telecine (FFmpeg fieldmatch + yadif on leftover combed frames + decimate): the

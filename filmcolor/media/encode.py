@@ -11,6 +11,13 @@ prores     ProRes 422 HQ          yuv422p10le / yuv444p10le (ProRes 4444); alway
 ffv1       lossless (level 3)     yuv420p / yuv444p; 10, 12 or 16 bits as the source
 =========  =====================  ==========================================================
 
+Interlaced sources (``MediaInfo.interlaced``) stay interlaced unless a deinterlacing filter
+ran: the stream's field order is written (Matroska ``FieldOrder``, MOV ``fiel``), each frame
+is flagged interlaced with its field dominance (FFmpeg's ``setfield`` filter: PyAV cannot set
+frame flags), x264 codes MBAFF (``+ildct+ilme``, ``tff=1``/``bff=1``), ProRes and FFV1 code
+two fields per frame; HEVC has no interlaced frame coding, so x265 output keeps only the
+container's field-order tag.
+
 Odd sizes: 4:2:0 and 4:2:2 cannot describe a picture of odd width/height in x264/x265/ProRes,
 so such inputs are written 4:4:4 (a warning says so); the picture size never changes.
 """
@@ -21,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import av
+import av.filter
 import numpy as np
 
 from ..config import EncodeConfig
@@ -35,6 +43,8 @@ DEFAULT_PRESET = {"libx264": "medium", "libx265": "medium"}
 _MATRIX_ENUM = {"bt709": 1, "bt601": 6, "bt2020": 9}
 _PRIMARIES_ENUM = {"bt709": 1, "bt601": 6, "bt2020": 9}
 _TRC_ENUM = {"bt709": 1, "bt601": 6, "bt2020": 14}
+#: FFmpeg's AVFieldOrder values (libavcodec/defs.h) by ffprobe's names.
+_FIELD_ORDER_ENUM = {"tt": 2, "bb": 3, "tb": 4, "bt": 5}
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +106,18 @@ def choose_output_format(info: MediaInfo, config: EncodeConfig) -> tuple[OutputF
             f"odd picture size {info.width}x{info.height}: writing {pix_fmt} (4:4:4) because "
             f"{config.codec} cannot encode 4:2:0 at odd sizes; the size is kept"
         )
+    if info.interlaced and config.codec == "libx265":
+        warnings.append(
+            "interlaced source: HEVC has no interlaced frame coding, so x265 codes whole "
+            "frames and only the container's tag keeps the field order (use libx264 or "
+            "ffv1 to keep interlaced coding)"
+        )
+    elif info.interlaced and config.codec == "libx264" and not _x264_fields(info, shift):
+        warnings.append(
+            f"interlaced source of {info.height} lines: x264 codes interlaced frames only at "
+            f"heights divisible by {2 << shift[1]}, so the frames are coded progressive and "
+            "only the container's tag keeps the field order (none in .mp4; use ffv1)"
+        )
     bits = int(fmt.components[0].bits)
     if bits < info.bit_depth:
         warnings.append(f"source luma has {info.bit_depth} bits; {pix_fmt} keeps only {bits}")
@@ -113,6 +135,9 @@ def configure_video_stream(
     """Add and configure the colorized video stream: codec, options, time base, colour tags."""
     codec = CODECS[config.codec]
     options: dict[str, str] = {}
+    if config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift):
+        # MBAFF, and the field order in the stream itself (MP4 has no field-order tag)
+        options["x264-params"] = "tff=1" if info.top_field_first else "bff=1"
     if config.codec in DEFAULT_CRF:
         options["crf"] = str(config.crf if config.crf is not None else DEFAULT_CRF[config.codec])
         options["preset"] = config.preset or DEFAULT_PRESET[config.codec]
@@ -149,9 +174,64 @@ def configure_video_stream(
     ctx.colorspace = _MATRIX_ENUM[fmt.matrix]
     ctx.color_primaries = _PRIMARIES_ENUM[fmt.matrix]
     ctx.color_trc = _TRC_ENUM[fmt.matrix]
+    if info.interlaced:
+        ctx.field_order = output_field_order(info)
+        x264_fields = config.codec == "libx264" and _x264_fields(info, fmt.chroma_shift)
+        if x264_fields or config.codec == "prores":  # code the two fields of each frame
+            ctx.flags |= av.codec.context.Flags.interlaced_dct
+        if x264_fields:
+            ctx.flags |= av.codec.context.Flags.interlaced_me
     if display_matrix is not None:
         stream.set_display_matrix(list(display_matrix))
     return stream
+
+
+def _x264_fields(info: MediaInfo, chroma_shift: tuple[int, int]) -> bool:
+    """Whether x264 can code ``info``'s frames interlaced: x264 wants the height divisible
+    by 4 in 4:2:0 (each field's chroma is then whole), by 2 otherwise."""
+    return info.interlaced and info.height % (2 << chroma_shift[1]) == 0
+
+
+def output_field_order(info: MediaInfo) -> int:
+    """The AVFieldOrder to write for interlaced ``info``: the source's, or top field first
+    when it declares none."""
+    return _FIELD_ORDER_ENUM.get(info.field_order, _FIELD_ORDER_ENUM["tt"])
+
+
+class FieldFlags:
+    """Flags frames as interlaced, top or bottom field first (FFmpeg's ``setfield`` filter,
+    since PyAV cannot set a frame's flags), so that the encoder codes them interlaced and
+    keeps the field dominance. One graph, built on the first frame; pts and time base kept.
+    """
+
+    def __init__(self, top_field_first: bool) -> None:
+        self.mode = "tff" if top_field_first else "bff"
+        self._graph: av.filter.Graph | None = None
+
+    def _build(self, frame: av.VideoFrame) -> av.filter.Graph:
+        graph = av.filter.Graph()
+        tb = frame.time_base or Fraction(1, 90000)
+        src = graph.add(
+            "buffer",
+            f"video_size={frame.width}x{frame.height}:pix_fmt={frame.format.name}"
+            f":time_base={tb.numerator}/{tb.denominator}:pixel_aspect=1/1",
+        )
+        flags = graph.add("setfield", f"mode={self.mode}")
+        sink = graph.add("buffersink")
+        src.link_to(flags)
+        flags.link_to(sink)
+        graph.configure()
+        return graph
+
+    def __call__(self, frame: av.VideoFrame) -> av.VideoFrame:
+        """``frame`` flagged interlaced (one frame in, the same frame out)."""
+        if self._graph is None:
+            self._graph = self._build(frame)
+        pts, time_base = frame.pts, frame.time_base
+        self._graph.push(frame)
+        out = self._graph.pull()
+        out.pts, out.time_base = pts, time_base
+        return out
 
 
 def map_luma(luma: np.ndarray, src_bits: int, fmt: OutputFormat) -> np.ndarray:

@@ -77,6 +77,20 @@ class MediaInfo:
     #: The video's display matrix (9 ints, FFmpeg layout) when it has one; copied on output.
     display_matrix: tuple[int, ...] | None = None
     streams: tuple[StreamInfo, ...] = field(default=())
+    #: The stream's field order as FFmpeg reads it from the container or the bitstream, named
+    #: like ffprobe's ``field_order``: ``progressive``, ``tt`` (top field first), ``bb``,
+    #: ``tb`` (top coded first, bottom shown first), ``bt``, or ``unknown``.
+    field_order: str = "progressive"
+    #: Whether the video is interlaced: its field order says so, or its first frame is
+    #: flagged interlaced (then a field order of ``unknown`` reads as top field first).
+    interlaced: bool = False
+
+    @property
+    def top_field_first(self) -> bool:
+        """Of an interlaced video: whether the top field (even rows, counted from 0) is the
+        earlier in time. ``tt`` and ``bt`` show the top field first; so does an undeclared
+        order (the common one for HD and MPEG-2)."""
+        return self.field_order not in ("bb", "tb")
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -241,6 +255,7 @@ def probe(
         pix_fmt = frame.format.name
         rng = frame.color_range or ctx.color_range
         duration = declared_duration(container, stream)
+        field_order = FIELD_ORDER_NAMES.get(ctx.field_order, "unknown")
         return MediaInfo(
             path=str(path),
             container=container.format.name,
@@ -265,6 +280,8 @@ def probe(
             display_matrix=frame_display_matrix(frame),
             sample_aspect_ratio=Fraction(sar) if (sar := stream.sample_aspect_ratio) else None,
             streams=streams,
+            field_order=field_order,
+            interlaced=field_order in INTERLACED_ORDERS or frame.interlaced_frame,
         )
 
 
@@ -295,7 +312,10 @@ def is_full_range(color_range: int, pix_fmt: str) -> bool:
     return default_full_range(pix_fmt)
 
 
-# FFmpeg's enum values (libavutil/pixfmt.h) → the names ffprobe prints.
+# FFmpeg's enum values (libavutil/pixfmt.h, libavcodec/defs.h) → the names ffprobe prints.
+FIELD_ORDER_NAMES = {0: "unknown", 1: "progressive", 2: "tt", 3: "bb", 4: "tb", 5: "bt"}
+#: The field orders of an interlaced stream.
+INTERLACED_ORDERS = ("tt", "bb", "tb", "bt")
 COLOR_RANGE_NAMES = {0: "unknown", 1: "tv", 2: "pc"}
 PRIMARIES_NAMES = {1: "bt709", 2: "unknown", 5: "bt470bg", 6: "smpte170m", 9: "bt2020"}
 TRC_NAMES = {1: "bt709", 2: "unknown", 6: "smpte170m", 13: "iec61966-2-1", 14: "bt2020-10"}
