@@ -43,6 +43,7 @@ from .media.decode import LumaReader
 from .media.images import read_picture
 from .media.kinds import is_image_path
 from .media.probe import check_input_file, decoder_pixels, limit_decoder, open_input, probe
+from .media.sequence import ImageSequence, find_sequence, is_pattern
 from .model.colorizer import Colorizer, resize_L
 from .post.adjust import adjust_chroma, adjust_luma
 
@@ -115,9 +116,13 @@ def default_times(duration: float, count: int = DEFAULT_FRAMES) -> list[float]:
 
 def default_output_path(path: str | os.PathLike[str]) -> Path:
     """Where ``filmcolor preview`` writes by default: ``film.mkv`` → ``film-preview.png``,
-    in the same folder."""
+    in the same folder; an image sequence's pattern ``scans/reel_%06d.dpx`` →
+    ``scans/reel-preview.png``."""
     p = Path(path)
-    return p.with_name(f"{p.stem}-preview.png")
+    stem = p.stem
+    if is_pattern(p):
+        stem = re.sub(r"%\d*d", "", stem).strip("_-. ") or "sequence"
+    return p.with_name(f"{stem}-preview.png")
 
 
 def tile_shape(
@@ -172,7 +177,7 @@ def _frame_at(
 
 
 def read_video_frames(
-    path: str | os.PathLike[str],
+    path: str | os.PathLike[str] | ImageSequence,
     times: list[float] | None = None,
     max_pixels: int = _DEFAULT_MAX_PIXELS,
 ) -> list[PreviewFrame]:
@@ -182,7 +187,7 @@ def read_video_frames(
     ``InputError``/``MediaError`` for files that cannot be read, ``InputError`` for frames
     larger than ``max_pixels`` (``LimitsConfig``).
     """
-    p = Path(path)
+    p = path if isinstance(path, ImageSequence) else Path(path)
     info = probe(p, max_pixels)
     tb = info.time_base
     aspect = float(info.sample_aspect_ratio) if info.sample_aspect_ratio else 1.0
@@ -239,7 +244,11 @@ def read_frames(
     max_pixels: int = _DEFAULT_MAX_PIXELS,
 ) -> list[PreviewFrame]:
     """The pictures to preview: one for a still image (``times`` must be None), else the
-    video frames at ``times`` (see ``read_video_frames``); none larger than ``max_pixels``."""
+    video frames at ``times`` (see ``read_video_frames``); none larger than ``max_pixels``.
+    ``path`` may be an image sequence's pattern (``scans/reel_%06d.dpx``): its times count
+    from the first scan at the sequence's frame rate (the DPX header's, else 24 fps)."""
+    if is_pattern(path) and not Path(path).exists():
+        return read_video_frames(find_sequence(path, max_pixels=max_pixels), times, max_pixels)
     p = check_input_file(path)
     if not is_image_path(p):
         return read_video_frames(p, times, max_pixels)

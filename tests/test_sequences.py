@@ -433,3 +433,19 @@ def test_info_on_a_pattern(tmp_path: Path) -> None:
         "rate_from": "default",
         "timecode": None,
     }
+
+
+def test_preview_on_a_pattern(tmp_path: Path) -> None:
+    """``filmcolor preview`` takes a pattern: times count from the first scan at the
+    sequence's rate (24 fps here), and the sheet goes beside the scans as ``reel-preview.png``."""
+    pattern = make_dpx_scans(tmp_path / "scans", count=12)
+    args = ["preview", str(pattern), "--at", "0.3", "--device", "cpu", "--render-size", "64"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    sheet = tmp_path / "scans" / "reel-preview.png"
+    picture = read_picture_file(sheet).to_ndarray(format="rgb24")
+    assert picture.shape[0] > 0 and picture.std() > 0
+    # 12 frames at 24 fps last 0.5 s: a time past the end is a usage error naming it
+    late = CliRunner().invoke(main, [*args[:2], "--at", "0.6", *args[4:], "--overwrite"])
+    assert late.exit_code == 2
+    assert "beyond the end" in late.output

@@ -70,7 +70,8 @@ def preview(
     options applied to the luma before colorizing, colour options to the colour). Takes
     restore's --config file (its encoding settings are ignored here), --look, colour, tone
     and model options; deflicker, denoise and deinterlace work across frames and are not
-    shown. A video's TIME counts from its first frame.
+    shown. A video's TIME counts from its first frame; INPUT may be an image sequence's
+    pattern ('scans/reel_%06d.dpx'), whose TIME counts from its first scan.
     """
     from ..atomic import check_output_path
     from ..preview import default_output_path, preview_sheet, write_sheet
