@@ -145,6 +145,9 @@ def restore_folder(
     dst.mkdir(parents=True, exist_ok=True)
     colorizer = colorizer or Colorizer(config.weights, config.colorize)
     report = FolderReport(input=str(src), output=str(dst))
+    hint = _sequence_hint(src, len(plan))
+    if hint:
+        report.warnings.append(hint)
     for path, out in plan:
         try:
             result = restore(path, out, config, progress, colorizer=colorizer)
@@ -157,6 +160,27 @@ def restore_folder(
         assert isinstance(result, RestoreReport)
         report.files.append(result)
     return report
+
+
+#: Formats in which a folder of numbered files is a film scan rather than a set of photos.
+_SCAN_FORMATS = frozenset({".dpx", ".exr"})
+
+
+def _sequence_hint(src: Path, files: int) -> str | None:
+    """A folder restored file by file that holds nothing but one numbered scan sequence
+    (DPX or EXR): the hint to restore it as one film with ``--sequence``."""
+    if files < 2:
+        return None
+    try:
+        seq = scan_folder(src)
+    except FilmcolorError:
+        return None
+    if seq.pattern.suffix.lower() not in _SCAN_FORMATS or seq.count != files:
+        return None
+    return (
+        f"holds one numbered scan sequence ({seq.pattern.name}, {seq.count} frames), "
+        "restored here file by file; pass --sequence to restore it as one film"
+    )
 
 
 def restore_image(

@@ -79,6 +79,8 @@ class FolderReport:
     output: str
     files: list[RestoreReport] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
+    #: Warnings about the folder as a whole (each file's own are in its report).
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -90,4 +92,5 @@ class FolderReport:
             "output": self.output,
             "files": [f.to_dict() for f in self.files],
             "failed": self.failed,
+            "warnings": self.warnings,
         }

@@ -449,3 +449,22 @@ def test_preview_on_a_pattern(tmp_path: Path) -> None:
     late = CliRunner().invoke(main, [*args[:2], "--at", "0.6", *args[4:], "--overwrite"])
     assert late.exit_code == 2
     assert "beyond the end" in late.output
+
+
+def test_a_scan_folder_without_sequence_gets_a_hint(tmp_path: Path, config: RestoreConfig) -> None:
+    """A folder of nothing but numbered DPX scans, given without --sequence, is still
+    restored file by file (as any folder), with a warning that says to pass --sequence; a
+    folder of numbered photos gets no such warning."""
+    pattern = make_dpx_scans(tmp_path / "scans", count=3)
+    report = restore(pattern.parent, tmp_path / "out", config)
+    assert len(report.files) == 3
+    assert len(report.warnings) == 1
+    assert "reel_%06d.dpx, 3 frames" in report.warnings[0]
+    assert "--sequence" in report.warnings[0]
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for k in range(2):
+        encode_picture(
+            photos / f"img_{k:04d}.png", (scan_luma(k) >> 8).astype(np.uint8), "gray", "png"
+        )
+    assert restore(photos, tmp_path / "out2", config).warnings == []

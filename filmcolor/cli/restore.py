@@ -113,6 +113,9 @@ def run_and_report(
             tmp.write_text(json.dumps(data, indent=2, default=str) + "\n")
     reports = result.files if isinstance(result, FolderReport) else [result]
     if not quiet:
+        if isinstance(result, FolderReport):
+            for w in result.warnings:
+                click.echo(f"filmcolor: warning: {result.input}: {w}", err=True)
         for r in reports:
             for w in r.warnings:
                 click.echo(f"filmcolor: warning: {r.input}: {w}", err=True)
