@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +24,7 @@ import httpx
 from click.testing import CliRunner
 from conftest import TEST_RENDER
 from mediagen import make_image, make_video
+from serveproc import Server, servers, wait_for
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx works the same here
     warnings.simplefilter("ignore", DeprecationWarning)
@@ -368,58 +367,9 @@ def test_non_loopback_host_without_token_exits_2(tmp_path: Path) -> None:
 # -- the real command --------------------------------------------------------------------
 
 
-class Server:
-    def __init__(self, proc: subprocess.Popen[bytes], log: Path, url: str) -> None:
-        self.proc, self.log, self.url = proc, log, url
-
-    def events(self) -> list[dict[str, Any]]:
-        text = self.log.read_text(encoding="utf-8", errors="replace")
-        return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
 @pytest.fixture()
 def server(tmp_path: Path, const_weights: Path) -> Iterator[Callable[..., Server]]:
-    started: list[Server] = []
-
-    def start(*extra: str) -> Server:
-        in_dir, out_dir = tmp_path / "in", tmp_path / "out"
-        in_dir.mkdir(exist_ok=True)
-        log = tmp_path / f"serve-{len(started)}.log"
-        argv = [sys.executable, "-m", "filmcolor", "serve", str(in_dir), "-o", str(out_dir)]
-        argv += ["--port", "0", "--weights", str(const_weights), "--device", "cpu"]
-        argv += ["--render-size", str(TEST_RENDER), "--log-json", "--settle", "0.3"]
-        argv += ["--poll", "0.2", "--backoff", "0.2", *extra]
-        with open(log, "wb") as err:
-            proc = subprocess.Popen(argv, stderr=err, stdout=err, start_new_session=True)
-
-        def url() -> str | None:
-            for line in log.read_text(errors="replace").splitlines():
-                if line.startswith("filmcolor: serving "):
-                    return line.split()[-1].rstrip("/")
-            assert proc.poll() is None, log.read_text()
-            return None
-
-        s = Server(proc, log, wait_for(url, 60, "the server address"))
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        try:
-            os.killpg(s.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        s.proc.wait(timeout=10)
+    yield from servers(tmp_path, const_weights)
 
 
 @pytest.mark.slow
