@@ -276,6 +276,8 @@ class JobStore:
         """
         now = time.time() if now is None else now
         with self._transaction():
+            if self.find(path, size, mtime_ns) is not None:
+                return None  # checked first: an ignored INSERT would still use up an id
             cur = self.db.execute(
                 "INSERT OR IGNORE INTO jobs (path, size, mtime_ns, created, settings, not_before) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
