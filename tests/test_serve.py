@@ -27,7 +27,7 @@ from mediagen import make_image, make_video
 from serveproc import Server, servers, wait_for
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx works the same here
-    warnings.simplefilter("ignore", DeprecationWarning)
+    warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
 
 from filmcolor.cli import main
@@ -35,8 +35,6 @@ from filmcolor.config import ColorizeConfig, RestoreConfig
 from filmcolor.daemon.jobs import JobStore
 from filmcolor.daemon.queue import JobQueue
 from filmcolor.serve import ServeSettings, create_app
-
-pytestmark = pytest.mark.filterwarnings("ignore:Using `httpx` with:DeprecationWarning")
 
 BASE = "http://127.0.0.1"
 POST = {"X-Filmcolor": "1"}
@@ -139,7 +137,7 @@ def test_upload_becomes_a_held_then_due_job_that_the_watcher_sees_as_the_same(
         assert [j["id"] for j in listed] == [second["id"], job["id"]]
         detail = client.get(f"/api/jobs/{job['id']}").json()
         assert detail["duration"] == pytest.approx(1.0, abs=0.1)
-        assert any("job_uploaded" in e["line"] for e in detail["log"]) or detail["log"] == []
+        assert [e["line"].split()[0] for e in detail["log"]] == ["job_uploaded"]
         page = client.get(f"/jobs/{job['id']}")
         assert page.status_code == 200 and "My Film.mp4" in page.text
 
@@ -176,6 +174,8 @@ def test_cancel_then_retry_a_queued_job(env: Env, clip: bytes) -> None:
         res = client.post(f"/api/jobs/{job['id']}/retry", headers=POST)
         assert res.status_code == 200 and res.json()["state"] == "queued"
         assert res.json()["attempts"] == 0
+        log = [e["line"].split()[0] for e in client.get(f"/api/jobs/{job['id']}").json()["log"]]
+        assert log == ["job_uploaded", "job_cancelled", "job_retried"]
         assert client.post(f"/api/jobs/{job['id']}/retry", headers=POST).status_code == 409
         assert client.post("/api/jobs/999/retry", headers=POST).status_code == 404
 
@@ -404,6 +404,7 @@ def test_serve_upload_to_done_preview_then_sigterm(
         assert job["report"]["frames_out"] == len(frames)
         assert any("job_done" in e["line"] for e in job["log"])
         out = tmp_path / "out" / job["output"]
+        assert job["report"]["output"] == str(out.resolve())
         assert len(probe_streams(out)["video"][0]["pts"]) == len(frames)
         preview = client.get(f"/api/jobs/{job_id}/preview.png", headers=auth)
         assert preview.status_code == 200 and preview.content.startswith(PNG)
@@ -443,3 +444,73 @@ def test_sigterm_mid_job_requeues_it_and_cancel_stops_a_running_job(
         second = store.get(ids[1])
         assert second is not None and second.status == "queued" and second.attempts == 0
         assert list((tmp_path / "out").glob("*.mp4")) == []
+
+
+def test_job_settings_looks_and_presets(tmp_path: Path, const_weights: Path) -> None:
+    from filmcolor.daemon.presets import check_job_settings, job_config, list_presets
+    from filmcolor.errors import UsageError
+
+    (tmp_path / "warm.toml").write_text(
+        'look = "period"\nrender-size = 96\n[post]\nsaturation = 0.5\n'
+    )
+    (tmp_path / "broken.toml").write_text("render-size = -3\n")
+    (tmp_path / ".hidden.toml").write_text("")
+    (tmp_path / "notes.txt").write_text("")
+    assert list(list_presets(tmp_path)) == ["broken", "warm"]
+    assert list_presets(None) == {} and list_presets(tmp_path / "missing") == {}
+    base = RestoreConfig(
+        weights=str(const_weights), colorize=ColorizeConfig(device="cpu", render_size=64)
+    )
+    assert job_config(base, None) is base
+    vivid = job_config(base, {"look": "vivid"})
+    assert vivid.post.saturation == 1.25 and vivid.colorize.render_size == 64
+    assert vivid.colorize.vividness > base.colorize.vividness
+    warm = job_config(base, {"preset": str(tmp_path / "warm.toml")})
+    assert warm.post.saturation == 0.5 and warm.post.temperature == 6.0  # the period look
+    assert warm.colorize.render_size == 96 and warm.weights == base.weights
+    assert warm.colorize.device == "cpu"
+    assert check_job_settings("vivid", None, tmp_path) == {"look": "vivid"}
+    assert check_job_settings(None, "warm", tmp_path) == {"preset": "warm"}
+    assert check_job_settings(None, None, tmp_path) is None
+    for look, preset, words in [
+        ("vivid", "warm", "not both"),
+        ("sepia", None, "unknown look"),
+        (None, "cold", "the presets are: broken, warm"),
+        (None, "broken", "broken.toml"),
+    ]:
+        with pytest.raises(UsageError, match=words):
+            check_job_settings(look, preset, tmp_path)
+
+
+def test_size_option_and_loopback_names() -> None:
+    from filmcolor.cli.serve import SizeType
+    from filmcolor.serve.server import is_loopback
+
+    size = SizeType()
+    assert size.convert("1048576", None, None) == 1048576
+    assert size.convert("500M", None, None) == 500 * 1024**2
+    assert size.convert("1.5GiB", None, None) == int(1.5 * 1024**3)
+    for bad in ("0", "-1M", "lots", "5X"):
+        with pytest.raises(Exception, match="is not a size"):
+            size.convert(bad, None, None)
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "::1", "[::1]", "localhost"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "192.168.1.2", "::", "example.com"))
+
+
+def test_taken_port_exits_2_and_stale_uploads_are_cleared(tmp_path: Path) -> None:
+    import socket
+
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    stale = in_dir / ".upload-0123.part"
+    stale.write_bytes(b"half")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        argv = ["serve", str(in_dir), "-o", str(tmp_path / "out"), "--port", str(port)]
+        result = CliRunner().invoke(main, argv)
+    assert result.exit_code == 2, result.output
+    assert f"cannot listen on 127.0.0.1:{port}" in result.output and "--port" in result.output
+    queue = JobQueue(tmp_path / "jobs.db", in_dir, tmp_path / "out", in_dir / "failed")
+    assert queue.clear_stale_uploads() == 1 and not stale.exists()

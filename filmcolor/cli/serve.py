@@ -127,6 +127,7 @@ def _serve(
             service.failed_dir,
             service.done_dir,
             watch_options.presets_dir,
+            config.limits.max_pixels,
         )
         settings = ServeSettings(
             config=config,
@@ -136,6 +137,8 @@ def _serve(
             allowed_hosts=_loopback_names(port) if loopback else None,
         )
         sock = bind(host, port)
+        if service.in_dir.is_dir():
+            queue.clear_stale_uploads()
         bound = sock.getsockname()[1]
         shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
 

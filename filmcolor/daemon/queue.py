@@ -32,11 +32,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from ..config import LimitsConfig
 from ..errors import FilmcolorError, InputError
 from ..media.kinds import is_image_path, is_video_path
 from .files import same_version
 from .jobs import Job, JobStore
-from .logs import event
+from .logs import event, format_fields
 from .presets import check_job_settings
 from .watcher import ignored_reason, safe_join, unique_output_name
 
@@ -70,17 +71,19 @@ def clean_upload_name(name: str) -> str:
     return base
 
 
-def probe_upload(path: Path, name: str) -> str:
-    """Check that the file at ``path`` is what its name ``name`` says by opening it:
-    ``"image"`` or ``"video"``; ``InputError`` (saying what was found) otherwise."""
+def probe_upload(path: Path, name: str, max_pixels: int | None = None) -> str:
+    """Check that the file at ``path`` is what its name ``name`` says by opening it (and
+    that its pictures are within ``max_pixels``, the daemon's limit): ``"image"`` or
+    ``"video"``; ``InputError`` (saying what was found) otherwise."""
     from ..media.images import read_picture
     from ..media.probe import probe
 
+    limit = LimitsConfig().max_pixels if max_pixels is None else max_pixels
     try:
         if is_image_path(name):
-            read_picture(path)
+            read_picture(path, limit)
             return "image"
-        probe(path)
+        probe(path, limit)
         return "video"
     except FilmcolorError as exc:
         kind = "still image" if is_image_path(name) else "video"
@@ -102,6 +105,7 @@ class JobQueue:
         failed_dir: Path,
         done_dir: Path | None = None,
         presets_dir: Path | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         self.state = state
         self.in_dir = in_dir
@@ -109,6 +113,7 @@ class JobQueue:
         self.failed_dir = failed_dir
         self.done_dir = done_dir
         self.presets_dir = presets_dir
+        self.max_pixels = max_pixels
         self._local = threading.local()
 
     @property
@@ -173,7 +178,7 @@ class JobQueue:
         try:
             clean = clean_upload_name(name)
             settings = check_job_settings(look, preset, self.presets_dir)
-            probe_upload(part, clean)
+            probe_upload(part, clean, self.max_pixels)
             return self._place(part, clean, settings)
         finally:
             with contextlib.suppress(OSError):
@@ -206,7 +211,7 @@ class JobQueue:
             except OSError:
                 self.store.delete(job.id)
                 raise
-            event("job_uploaded", id=job.id, path=str(final), size=st.st_size, settings=settings)
+            self._event("job_uploaded", job.id, path=str(final), size=st.st_size)
             return self.store.release(job.id)
         raise OSError(f"{self.in_dir}: no free name for {name}")
 
@@ -228,7 +233,7 @@ class JobQueue:
             job = self.store.reopen(job.id, job.path)
         else:
             job = self._move_back(job, source)
-        event("job_retried", id=job.id, path=job.path)
+        self._event("job_retried", job.id, path=job.path)
         return self.store.release(job.id)
 
     def _move_back(self, job: Job, source: Path) -> Job:
@@ -265,8 +270,25 @@ class JobQueue:
         if cancelled is None:
             raise JobConflict(f"job {job_id} is {job.status}; only queued or running jobs cancel")
         if cancelled.status == "cancelled":
-            event("job_cancelled", id=job.id, path=job.path)
+            self._event("job_cancelled", job.id, path=job.path)
+        else:
+            self._event("job_cancel_requested", job.id, path=job.path)
         return cancelled
+
+    def _event(self, name: str, job_id: int, **fields: Any) -> None:
+        """Log a daemon event and keep it in the job's log (as the daemon does its own)."""
+        event(name, id=job_id, **fields)
+        self.store.add_log(job_id, "info", format_fields(name, {"id": job_id, **fields}))
+
+    def clear_stale_uploads(self) -> int:
+        """Remove the ``.upload-*.part`` files that uploads cut short by a stopped server
+        left in IN_DIR (call before serving); returns how many."""
+        count = 0
+        for path in self.in_dir.glob(".upload-*.part"):
+            with contextlib.suppress(OSError):
+                path.unlink()
+                count += 1
+        return count
 
     def close(self) -> None:
         """Close this thread's connection."""

@@ -420,8 +420,11 @@ class WatchService:
                 self._progress(handle.job, message)
             elif kind == "result" and handle.job is not None and message.get("id") == handle.job.id:
                 job, handle.job = handle.job, None
-                if message.get("report") is not None:
-                    report = json.dumps(message["report"], ensure_ascii=False, default=str)
+                if isinstance(message.get("report"), dict):
+                    data = dict(message["report"])
+                    if job.output:  # the worker wrote to staging; the file goes here
+                        data["output"] = str(self.out_dir / job.output)
+                    report = json.dumps(data, ensure_ascii=False, default=str)
                     self.store.set_report(job.id, report)
                 if message.get("ok"):
                     for warning in message.get("warnings") or []:
