@@ -397,12 +397,13 @@ def test_serve_upload_to_done_preview_then_sigterm(
         def done() -> dict[str, Any] | None:
             job = client.get(f"/api/jobs/{job_id}", headers=auth).json()
             assert job["state"] in ("queued", "running", "done"), job
-            return job if job["state"] == "done" else None
+            # the job_done line is logged just after the state changes
+            logged = any("job_done" in e["line"] for e in job["log"])
+            return job if job["state"] == "done" and logged else None
 
         job = wait_for(done, 120, "the job to finish")
         assert job["progress"] == 1.0
         assert job["report"]["frames_out"] == len(frames)
-        assert any("job_done" in e["line"] for e in job["log"])
         out = tmp_path / "out" / job["output"]
         assert job["report"]["output"] == str(out.resolve())
         assert len(probe_streams(out)["video"][0]["pts"]) == len(frames)
@@ -410,8 +411,11 @@ def test_serve_upload_to_done_preview_then_sigterm(
         assert preview.status_code == 200 and preview.content.startswith(PNG)
         got = client.get(f"/api/jobs/{job_id}/output", headers=auth)
         assert got.status_code == 200 and got.content == out.read_bytes()
-    s.proc.send_signal(signal.SIGTERM)
-    assert s.proc.wait(timeout=60) == 0
+        # an open event stream does not hold the stop up
+        with client.stream("GET", "/api/events", headers=auth) as stream:
+            assert next(stream.iter_lines()) == "event: jobs"
+            s.proc.send_signal(signal.SIGTERM)
+            assert s.proc.wait(timeout=30) == 0
     assert any(e["event"] == "watch_stopped" for e in s.events())
 
 

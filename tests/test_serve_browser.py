@@ -111,7 +111,14 @@ def test_upload_watch_progress_to_done_then_before_after(
     wait_for(lambda: d.find_elements(By.ID, "compare"), 30, "the job page")  # type: ignore[attr-defined]
     assert d.find_element(By.ID, "state").text == "done"  # type: ignore[attr-defined]
     assert "look: vivid" in d.find_element(By.ID, "settings").text  # type: ignore[attr-defined]
-    assert "job_done" in d.find_element(By.ID, "log").text  # type: ignore[attr-defined]
+
+    def logged_done() -> bool:  # the job_done line is logged just after the state changes
+        if "job_done" in d.find_element(By.ID, "log").text:  # type: ignore[attr-defined]
+            return True
+        d.refresh()  # type: ignore[attr-defined]
+        return False
+
+    wait_for(logged_done, 30, "the job_done log line")
     assert '"frames_out": 48' in d.find_element(By.ID, "report").text  # type: ignore[attr-defined]
 
     def loaded(img_id: str) -> bool:

@@ -79,6 +79,8 @@ class _Worker:
         self.config: Any = None
         self.colorizer: Any = None
         self._last_progress = 0.0
+        #: Models of presets that name their own weights or model settings, kept for reuse.
+        self._colorizers: dict[Any, Any] = {}
 
     def send(self, **message: Any) -> None:
         self.out.write(json.dumps(message, ensure_ascii=False, default=str) + "\n")
@@ -129,8 +131,11 @@ class _Worker:
             config = job_config(self.config, message.get("settings"))
             config = dataclasses.replace(config, overwrite=True)  # dst is a staging name
             colorizer = self.colorizer
-            if (config.weights, config.colorize) != (self.config.weights, self.config.colorize):
-                colorizer = Colorizer(config.weights, config.colorize)  # a preset's own model
+            key = (config.weights, config.colorize)
+            if key != (self.config.weights, self.config.colorize):  # a preset's own model
+                if key not in self._colorizers:
+                    self._colorizers[key] = Colorizer(config.weights, config.colorize)
+                colorizer = self._colorizers[key]
             report = restore(
                 Path(message["src"]), Path(message["dst"]), config, progress, colorizer=colorizer
             )
