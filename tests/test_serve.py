@@ -140,6 +140,9 @@ def test_upload_becomes_a_held_then_due_job_that_the_watcher_sees_as_the_same(
         assert [e["line"].split()[0] for e in detail["log"]] == ["job_uploaded"]
         page = client.get(f"/jobs/{job['id']}")
         assert page.status_code == 200 and "My Film.mp4" in page.text
+        queue_page = client.get("/").text  # readable without JavaScript
+        assert f'id="job-{job["id"]}"' in queue_page and "My Film-2.mp4" in queue_page
+        assert '<td class="state">queued</td>' in queue_page
 
 
 def test_uploads_are_probed_limited_and_named_safely(env: Env, clip: bytes) -> None:
