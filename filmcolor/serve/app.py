@@ -519,7 +519,7 @@ async def _receive_upload(
             parser.write(chunk)
         parser.finalize()
         out.flush()
-        os.fsync(out.fileno())
+        await run_in_threadpool(os.fsync, out.fileno())  # seconds for a big file: not here
     except (ValueError, _BadUpload) as exc:
         if isinstance(exc, _BadUpload):
             raise
