@@ -120,6 +120,8 @@ def test_upload_watch_progress_to_done_then_before_after(
 
     wait_for(logged_done, 30, "the job_done log line")
     assert '"frames_out": 48' in d.find_element(By.ID, "report").text  # type: ignore[attr-defined]
+    ran_with = d.find_element(By.ID, "ran-with").text  # type: ignore[attr-defined]
+    assert "saturation = 1.25" in ran_with  # the vivid look
 
     def loaded(img_id: str) -> bool:
         return bool(
