@@ -4,6 +4,7 @@ command as a subprocess (upload → done → preview, SIGTERM, token, refused ho
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
@@ -414,6 +415,23 @@ def test_serve_upload_to_done_preview_then_sigterm(
         assert preview.status_code == 200 and preview.content.startswith(PNG)
         got = client.get(f"/api/jobs/{job_id}/output", headers=auth)
         assert got.status_code == 200 and got.content == out.read_bytes()
+        # traversal, sent as raw request lines (no client-side normalising) to the real server
+        host, port = s.url.removeprefix("http://").split(":")
+        for raw in (
+            "/static/..%2F..%2F..%2Fpyproject.toml",
+            "/static/../../pyproject.toml",
+            f"/api/jobs/{job_id}%2F..%2F..%2Fjobs.db",
+            "/api/jobs/..%2F..%2Fout%2Fclip.mp4/output",
+            "/out/clip.mp4",
+            "/static/",
+        ):
+            conn = http.client.HTTPConnection(host, int(port), timeout=30)
+            conn.request("GET", raw, headers=auth)
+            answer = conn.getresponse()
+            body = answer.read()
+            conn.close()
+            assert answer.status == 404, (raw, answer.status)
+            assert b"[project]" not in body and not body.startswith(b"\x00\x00\x00")
         # an open event stream does not hold the stop up
         with client.stream("GET", "/api/events", headers=auth) as stream:
             assert next(stream.iter_lines()) == "event: jobs"
