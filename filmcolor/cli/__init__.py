@@ -10,7 +10,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import batch, eval, info, keyframes, preview, restore, train, watch
+from . import batch, eval, info, keyframes, preview, restore, serve, train, watch
 from .common import stop_cleanly_on_sigterm
 
 
@@ -32,6 +32,7 @@ for command in (
     train.train,
     watch.watch,
     watch.jobs_command,
+    serve.serve,
 ):
     main.add_command(command)
 

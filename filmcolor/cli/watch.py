@@ -208,7 +208,7 @@ def watch(
 )
 @click.option(
     "--status",
-    type=click.Choice(["queued", "running", "done", "failed", "skipped"]),
+    type=click.Choice(["queued", "running", "done", "failed", "skipped", "cancelled"]),
     default=None,
     help="Only jobs with this status.",
 )

@@ -10,6 +10,9 @@
 - ``files``: the staging folder and the no-clobber moves: atomic commit of outputs into
   OUT_DIR, sources to ``--done``, quarantine to ``--failed``.
 - ``logs``: one structured event per log line (plain or JSON).
+- ``queue``: the job queue as other threads see it (``filmcolor serve``): uploads put in
+  place without the watcher ever seeing a partial file, retry, cancel.
+- ``presets``: a job's own look or named preset over the daemon's settings.
 
 Nothing here imports click or rich, and nothing prints: events go through ``logging``.
 """

@@ -16,6 +16,15 @@ Statuses:
   ``moved_to`` where the source was quarantined.
 - ``skipped``: the file changed or vanished before it was processed (its new version, if
   any, is a job of its own).
+- ``cancelled``: stopped on request (``filmcolor serve``): a queued job at once, a running
+  one once its worker is stopped (``cancel_requested`` set until then). Its source stays
+  where it is; a retry queues it again.
+
+Per-job extras (schema 2): ``settings`` (JSON: the ``look`` or ``preset`` chosen for this
+job, or null for the daemon's own settings), ``progress`` (0–1), ``fps`` and ``eta``
+(seconds) while running, ``report`` (JSON: the restore report of a finished job), and the
+``job_log`` table (one line per daemon event naming the job). A database of schema 1 is
+migrated in place when first opened (the table is rebuilt to widen its status check).
 
 ``attempts`` counts started tries (a try cut short by a crash counts; one stopped by a clean
 shutdown does not). ``output`` is the output file's name inside OUT_DIR, unique over all
@@ -37,12 +46,15 @@ from typing import Any
 
 from ..errors import UsageError
 
-SCHEMA_VERSION = 1
-STATUSES = ("queued", "running", "done", "failed", "skipped")
+SCHEMA_VERSION = 2
+STATUSES = ("queued", "running", "done", "failed", "skipped", "cancelled")
+#: ``not_before`` of a job held back while its file is being put in place (``add(hold=True)``).
+HOLD = 1e15
+#: Log lines kept per job (the oldest go first).
+LOG_LINES = 200
 
-_SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS jobs (
+_JOBS_TABLE = f"""
+CREATE TABLE IF NOT EXISTS {{name}} (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     path TEXT NOT NULL,
     size INTEGER NOT NULL,
@@ -62,11 +74,35 @@ CREATE TABLE IF NOT EXISTS jobs (
     finished REAL,
     output TEXT,
     moved_to TEXT,
+    settings TEXT,
+    progress REAL,
+    fps REAL,
+    eta REAL,
+    report TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
     UNIQUE (path, size, mtime_ns)
-);
+)"""
+
+#: The columns of schema 1, copied over when a database of that schema is migrated.
+_V1_COLUMNS = (
+    "id, path, size, mtime_ns, status, stage, attempts, last_error, exit_code, not_before, "
+    "owner, daemon_pid, worker_pid, heartbeat, created, started, finished, output, moved_to"
+)
+
+_SCHEMA = (
+    """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+    + _JOBS_TABLE.format(name="jobs")
+    + """;
 CREATE UNIQUE INDEX IF NOT EXISTS jobs_output ON jobs (output) WHERE output IS NOT NULL;
 CREATE INDEX IF NOT EXISTS jobs_status ON jobs (status, not_before);
+CREATE TABLE IF NOT EXISTS job_log (
+    job_id INTEGER NOT NULL, ts REAL NOT NULL, level TEXT NOT NULL, line TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS job_log_job ON job_log (job_id, ts);
 """
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +128,12 @@ class Job:
     finished: float | None
     output: str | None
     moved_to: str | None
+    settings: str | None = None
+    progress: float | None = None
+    fps: float | None = None
+    eta: float | None = None
+    report: str | None = None
+    cancel_requested: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {f.name: getattr(self, f.name) for f in fields(self)}
@@ -122,11 +164,12 @@ class JobStore:
             self.db.execute("PRAGMA journal_mode = WAL")
             self.db.execute("PRAGMA synchronous = FULL")
             with self._transaction():
+                self._migrate()
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self.db.execute(statement)
                 self.db.execute(
-                    "INSERT OR IGNORE INTO meta (key, value) VALUES ('schema', ?)",
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema', ?)",
                     (str(SCHEMA_VERSION),),
                 )
         except sqlite3.DatabaseError as exc:
@@ -134,6 +177,31 @@ class JobStore:
                 f"{self.path}: cannot use it as the job database ({exc}); give another --state "
                 "(keep it on a local disk: SQLite WAL does not work on network filesystems)"
             ) from exc
+
+    def _migrate(self) -> None:
+        """Bring a database of an older schema to ``SCHEMA_VERSION`` (inside the open
+        transaction). Schema 1 → 2: new columns, ``cancelled`` in the status check (SQLite
+        cannot change a CHECK, so the table is rebuilt and its rows copied)."""
+        has_jobs = self.db.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'jobs'"
+        ).fetchone()
+        if not has_jobs:
+            return
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+        )
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema'").fetchone()
+        version = int(row[0]) if row else 1
+        if version > SCHEMA_VERSION:
+            raise UsageError(
+                f"{self.path}: job database of schema {version}, newer than this filmcolor "
+                f"({SCHEMA_VERSION}); upgrade filmcolor or give another --state"
+            )
+        if version < 2:
+            self.db.execute(_JOBS_TABLE.format(name="jobs_v2"))
+            self.db.execute(f"INSERT INTO jobs_v2 ({_V1_COLUMNS}) SELECT {_V1_COLUMNS} FROM jobs")
+            self.db.execute("DROP TABLE jobs")
+            self.db.execute("ALTER TABLE jobs_v2 RENAME TO jobs")
 
     def close(self) -> None:
         self.db.close()
@@ -197,17 +265,25 @@ class JobStore:
         mtime_ns: int,
         name_output: Callable[[int, Callable[[str], bool]], str] | None = None,
         now: float | None = None,
+        *,
+        settings: str | None = None,
+        hold: bool = False,
     ) -> Job | None:
         """Queue the file version ``(path, size, mtime_ns)``; None if it is already a job.
 
         ``name_output(job_id, taken)`` picks the output name inside the same transaction
         (``taken(name)`` says whether another job holds it), so names stay unique.
+        ``settings``: the job's own settings (JSON text). ``hold``: not due until
+        ``release`` (the file is not in place yet).
         """
         now = time.time() if now is None else now
         with self._transaction():
+            if self.find(path, size, mtime_ns) is not None:
+                return None  # checked first: an ignored INSERT would still use up an id
             cur = self.db.execute(
-                "INSERT OR IGNORE INTO jobs (path, size, mtime_ns, created) VALUES (?, ?, ?, ?)",
-                (path, size, mtime_ns, now),
+                "INSERT OR IGNORE INTO jobs (path, size, mtime_ns, created, settings, not_before) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (path, size, mtime_ns, now, settings, HOLD if hold else 0.0),
             )
             if cur.rowcount == 0:
                 return None
@@ -238,7 +314,8 @@ class JobStore:
             cur = self.db.execute(
                 "UPDATE jobs SET status = 'running', stage = NULL, attempts = attempts + 1, "
                 "owner = ?, daemon_pid = ?, worker_pid = ?, heartbeat = ?, started = ?, "
-                "finished = NULL WHERE id = ? AND status = 'queued'",
+                "finished = NULL, progress = 0, fps = NULL, eta = NULL "
+                "WHERE id = ? AND status = 'queued'",
                 (owner, daemon_pid, worker_pid, now, now, row[0]),
             )
             if cur.rowcount != 1:  # cannot happen under BEGIN IMMEDIATE; be explicit anyway
@@ -274,7 +351,14 @@ class JobStore:
         """The output is in place: status ``done``."""
         now = time.time() if now is None else now
         return self._update(
-            job_id, status="done", stage=None, finished=now, moved_to=moved_to, last_error=None
+            job_id,
+            status="done",
+            stage=None,
+            finished=now,
+            moved_to=moved_to,
+            last_error=None,
+            progress=1.0,
+            eta=0.0,
         )
 
     def fail_attempt(
@@ -350,3 +434,123 @@ class JobStore:
     def set_moved(self, job_id: int, moved_to: str) -> Job:
         """Record where the source went (``--done`` or ``--failed``)."""
         return self._update(job_id, moved_to=moved_to)
+
+    # -- serve: progress, reports, cancel, retry, logs -----------------------------------
+
+    def release(self, job_id: int, now: float | None = None) -> Job:
+        """A held job (``add(hold=True)``, ``reopen``) becomes due now."""
+        now = time.time() if now is None else now
+        return self._update(job_id, not_before=now)
+
+    def delete(self, job_id: int) -> None:
+        """Forget a job (only for a held job whose file could not be put in place)."""
+        with self._transaction():
+            self.db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+            self.db.execute("DELETE FROM job_log WHERE job_id = ?", (job_id,))
+
+    def set_progress(
+        self, job_id: int, progress: float | None, fps: float | None, eta: float | None
+    ) -> None:
+        """Record a running job's progress (0–1, or None when the length is unknown), its
+        frames per second and the seconds it still needs."""
+        with self._transaction():
+            self.db.execute(
+                "UPDATE jobs SET progress = ?, fps = ?, eta = ? "
+                "WHERE id = ? AND status = 'running'",
+                (progress, fps, eta, job_id),
+            )
+
+    def set_report(self, job_id: int, report: str) -> Job:
+        """Keep the restore report (JSON text) of a finished try."""
+        return self._update(job_id, report=report)
+
+    def cancel(self, job_id: int, now: float | None = None) -> Job | None:
+        """Cancel a job: a queued one at once (status ``cancelled``), a running one by
+        setting ``cancel_requested`` for its daemon. None when the job is in neither state."""
+        now = time.time() if now is None else now
+        with self._transaction():
+            cur = self.db.execute(
+                "UPDATE jobs SET status = 'cancelled', finished = ?, eta = NULL "
+                "WHERE id = ? AND status = 'queued'",
+                (now, job_id),
+            )
+            if cur.rowcount == 0:
+                cur = self.db.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE id = ? AND status = 'running'",
+                    (job_id,),
+                )
+                if cur.rowcount == 0:
+                    return None
+        return self.get(job_id)
+
+    def cancelled(self, job_id: int, now: float | None = None) -> Job:
+        """A running job's worker was stopped on request: status ``cancelled``."""
+        now = time.time() if now is None else now
+        return self._update(
+            job_id,
+            status="cancelled",
+            stage=None,
+            finished=now,
+            worker_pid=None,
+            cancel_requested=0,
+            eta=None,
+            last_error="cancelled while running",
+        )
+
+    def cancel_requests(self, owner: str) -> list[int]:
+        """The running jobs of ``owner`` whose cancellation was asked for."""
+        return [
+            row[0]
+            for row in self.db.execute(
+                "SELECT id FROM jobs WHERE status = 'running' AND owner = ? "
+                "AND cancel_requested = 1",
+                (owner,),
+            )
+        ]
+
+    def reopen(self, job_id: int, path: str) -> Job:
+        """Queue a failed or cancelled job again from ``path`` (its source, maybe moved back
+        from the quarantine), held until ``release``: attempts start over, the error and
+        the quarantine record are cleared."""
+        return self._update(
+            job_id,
+            path=path,
+            status="queued",
+            stage=None,
+            attempts=0,
+            last_error=None,
+            exit_code=None,
+            not_before=HOLD,
+            owner=None,
+            worker_pid=None,
+            finished=None,
+            moved_to=None,
+            progress=None,
+            fps=None,
+            eta=None,
+            cancel_requested=0,
+        )
+
+    def add_log(self, job_id: int, level: str, line: str, now: float | None = None) -> None:
+        """Append one log line to a job's log (``LOG_LINES`` kept)."""
+        now = time.time() if now is None else now
+        with self._transaction():
+            self.db.execute(
+                "INSERT INTO job_log (job_id, ts, level, line) VALUES (?, ?, ?, ?)",
+                (job_id, now, level, line),
+            )
+            self.db.execute(
+                "DELETE FROM job_log WHERE job_id = ? AND rowid NOT IN (SELECT rowid FROM "
+                "job_log WHERE job_id = ? ORDER BY ts DESC, rowid DESC LIMIT ?)",
+                (job_id, job_id, LOG_LINES),
+            )
+
+    def logs(self, job_id: int) -> list[tuple[float, str, str]]:
+        """A job's log lines, oldest first: ``(time, level, line)``."""
+        return [
+            (row[0], row[1], row[2])
+            for row in self.db.execute(
+                "SELECT ts, level, line FROM job_log WHERE job_id = ? ORDER BY ts, rowid",
+                (job_id,),
+            )
+        ]

@@ -67,7 +67,8 @@ from ..config import RestoreConfig, bounded, check_bounds
 from ..errors import InputError, UsageError
 from .files import STAGING_MARKER, JobFiles, same_version
 from .jobs import Job, JobStore
-from .logs import event
+from .logs import event, log
+from .presets import list_presets
 from .watcher import Candidate, Watcher, unique_output_name
 from .worker import WORKER_MODULE, encode_config
 
@@ -104,6 +105,8 @@ class WatchOptions:
     polling: bool = False
     #: Seconds a stop waits for running jobs before it interrupts them.
     grace: float = bounded(30.0, 0, 86400)
+    #: Folder of named settings files a job may choose (``presets`` module).
+    presets_dir: Path | None = None
 
     def __post_init__(self) -> None:
         check_bounds(self)
@@ -118,6 +121,30 @@ class _WorkerHandle:
     staged: Path | None = None
     messages: list[dict[str, Any]] = field(default_factory=list)
     closed: bool = False
+    #: The running job's cancellation was asked for and the worker was sent SIGTERM.
+    cancelling: bool = False
+
+
+class _JobLogHandler(logging.Handler):
+    """Keeps each daemon event that names a job (an ``id`` field) in that job's log in the
+    job table, as the line the plain log shows. Only from the thread that owns ``store``."""
+
+    def __init__(self, store: JobStore) -> None:
+        super().__init__(logging.INFO)
+        self.store = store
+        self.thread = threading.get_ident()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        fields = getattr(record, "fields", None)
+        if not isinstance(fields, dict) or threading.get_ident() != self.thread:
+            return
+        job_id = fields.get("id")
+        if not isinstance(job_id, int):
+            return
+        try:
+            self.store.add_log(job_id, record.levelname.lower(), record.getMessage())
+        except Exception:  # a log line must never stop the daemon
+            self.handleError(record)
 
 
 def _is_our_worker(pid: int, state: Path) -> bool:
@@ -224,6 +251,9 @@ class WatchService:
                         time.sleep(0.05)
             if job.stage == "commit":
                 self._commit(job)
+            elif job.cancel_requested:
+                self.store.cancelled(job.id)
+                event("job_cancelled", id=job.id, path=job.path)
             elif job.attempts > self.options.retries:
                 error = f"the daemon stopped during each of {job.attempts} tries"
                 self._quarantine(self.store.give_up(job.id, error, 1))
@@ -346,8 +376,15 @@ class WatchService:
             self._failed_try(job, "symlink now points outside the watch folder", 2)
             return True
         assert job.output is not None
+        settings = json.loads(job.settings) if job.settings else None
+        if settings and settings.get("preset"):
+            preset = list_presets(self.options.presets_dir).get(settings["preset"])
+            if preset is None:
+                self._failed_try(job, f"preset '{settings['preset']}' is gone", 2)
+                return True
+            settings = {"preset": str(preset)}
         staged = self.staging / f"{job.id}-{job.output}"
-        handle.job, handle.staged = job, staged
+        handle.job, handle.staged, handle.cancelling = job, staged, False
         event(
             "job_started",
             id=job.id,
@@ -356,7 +393,13 @@ class WatchService:
             output=job.output,
             worker_pid=handle.proc.pid,
         )
-        message = {"type": "job", "id": job.id, "src": str(target), "dst": str(staged)}
+        message = {
+            "type": "job",
+            "id": job.id,
+            "src": str(target),
+            "dst": str(staged),
+            "settings": settings,
+        }
         if not self._send(handle, message):
             handle.closed = True
         return True
@@ -371,8 +414,18 @@ class WatchService:
                 event("worker_fatal", logging.ERROR, error=message.get("error"))
                 self._exit_code = int(message.get("exit_code") or 1)
                 self.request_stop()
+            elif (
+                kind == "progress" and handle.job is not None and message.get("id") == handle.job.id
+            ):
+                self._progress(handle.job, message)
             elif kind == "result" and handle.job is not None and message.get("id") == handle.job.id:
                 job, handle.job = handle.job, None
+                if isinstance(message.get("report"), dict):
+                    data = dict(message["report"])
+                    if job.output:  # the worker wrote to staging; the file goes here
+                        data["output"] = str(self.out_dir / job.output)
+                    report = json.dumps(data, ensure_ascii=False, default=str)
+                    self.store.set_report(job.id, report)
                 if message.get("ok"):
                     for warning in message.get("warnings") or []:
                         event(
@@ -383,11 +436,39 @@ class WatchService:
                             warning=warning,
                         )
                     self._commit(self.store.mark_commit(job.id))
+                elif handle.cancelling:
+                    self._cancelled(job)
                 else:
                     self._failed_try(
                         job, str(message.get("error")), int(message.get("exit_code") or 1)
                     )
         handle.messages.clear()
+
+    def _progress(self, job: Job, message: dict[str, Any]) -> None:
+        """Record a worker's progress report: fraction done, fps, seconds left."""
+        assert self.store is not None
+        done, total = int(message.get("done") or 0), message.get("total")
+        fps = float(message.get("fps") or 0.0)
+        fraction = min(1.0, done / total) if total else None
+        eta = round(max(total - done, 0) / fps, 1) if total and fps > 0 else None
+        self.store.set_progress(job.id, fraction, round(fps, 3), eta)
+
+    def _cancelled(self, job: Job) -> None:
+        assert self.store is not None
+        self.store.cancelled(job.id)
+        event("job_cancelled", id=job.id, path=job.path)
+
+    def _check_cancels(self) -> None:
+        """Stop the workers of running jobs whose cancellation was asked for (SIGTERM:
+        restore removes its temporary file; the job becomes ``cancelled`` when it exits)."""
+        assert self.store is not None
+        wanted = set(self.store.cancel_requests(self.instance))
+        for handle in self.workers:
+            if handle.job is not None and handle.job.id in wanted and not handle.cancelling:
+                handle.cancelling = True
+                event("job_cancelling", id=handle.job.id, worker_pid=handle.proc.pid)
+                with contextlib.suppress(ProcessLookupError):
+                    handle.proc.send_signal(signal.SIGTERM)
 
     def _reap(self, handle: _WorkerHandle, *, stopping: bool) -> None:
         """A worker whose pipe closed: wait for it, fail (or requeue) its job."""
@@ -402,6 +483,9 @@ class WatchService:
                 event("worker_exited", logging.WARNING, worker_pid=handle.proc.pid, code=code)
             return
         assert self.store is not None
+        if handle.cancelling:
+            self._cancelled(job)
+            return
         if stopping:
             self.store.requeue(job.id, count_attempt=False)
             event("job_requeued", id=job.id, path=job.path, reason="daemon stopping")
@@ -443,6 +527,8 @@ class WatchService:
         self._take_lock()
         self.files.claim_staging()
         self.store = JobStore(self.state)
+        job_log = _JobLogHandler(self.store)
+        log.addHandler(job_log)
         watcher = Watcher(
             self.in_dir, settle=o.settle, rescan_every=o.poll, use_events=not o.polling
         )
@@ -464,6 +550,7 @@ class WatchService:
         finally:
             watcher.stop()
             self._shutdown()
+            log.removeHandler(job_log)
             self.store.close()
             if self._lock_file is not None:
                 self._lock_file.close()
@@ -508,6 +595,7 @@ class WatchService:
             now = time.time()
             if now - last_beat >= 1.0:
                 self.store.heartbeat(self.instance, now)
+                self._check_cancels()
                 last_beat = now
             self._wait(watcher, stopping)
 
@@ -560,8 +648,11 @@ class WatchService:
             self._handle_messages(handle)  # a job that finished just in time is committed
             if handle.job is not None:
                 job, handle.job = handle.job, None
-                self.store.requeue(job.id, count_attempt=False)
-                event("job_requeued", id=job.id, path=job.path, reason="daemon stopping")
+                if handle.cancelling:
+                    self._cancelled(job)
+                else:
+                    self.store.requeue(job.id, count_attempt=False)
+                    event("job_requeued", id=job.id, path=job.path, reason="daemon stopping")
             handle.closed = True
 
     def _shutdown(self) -> None:

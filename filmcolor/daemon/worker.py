@@ -17,10 +17,13 @@ It never outlives its daemon:
 
 Protocol: JSON lines. The daemon writes to the worker's stdin ``{"type": "init",
 "config": B64, "threads": N}`` (a pickled ``RestoreConfig``; torch CPU threads, or null)
-then ``{"type": "job", "id", "src", "dst"}`` messages; the worker answers on its own pipe
-(the original stdout; fd 1 is pointed at stderr so a stray print cannot break the protocol)
-``{"type": "ready"}`` or ``{"type": "fatal", "error", "exit_code"}`` after loading the model,
-then one ``{"type": "result", "id", "ok", ...}`` per job. SIGTERM interrupts the running job
+then ``{"type": "job", "id", "src", "dst", "settings"}`` messages (``settings``: null, or the
+job's own ``{"look": NAME}`` / ``{"preset": PATH.toml}``, see ``presets.job_config``); the
+worker answers on its own pipe (the original stdout; fd 1 is pointed at stderr so a stray
+print cannot break the protocol) ``{"type": "ready"}`` or ``{"type": "fatal", "error",
+"exit_code"}`` after loading the model, ``{"type": "progress", "id", "done", "total", "fps"}``
+about twice a second while a job runs, then one ``{"type": "result", "id", "ok", ...}`` per
+job (with its ``report`` when it succeeded). SIGTERM interrupts the running job
 (restore removes its temporary file) and ends the worker; SIGINT is ignored (the daemon
 decides when workers stop). Stdin closing ends it too.
 """
@@ -75,6 +78,9 @@ class _Worker:
         self.out = out
         self.config: Any = None
         self.colorizer: Any = None
+        self._last_progress = 0.0
+        #: Models of presets that name their own weights or model settings, kept for reuse.
+        self._colorizers: dict[Any, Any] = {}
 
     def send(self, **message: Any) -> None:
         self.out.write(json.dumps(message, ensure_ascii=False, default=str) + "\n")
@@ -103,13 +109,35 @@ class _Worker:
 
         from ..errors import FilmcolorError
         from ..facade import restore
+        from ..model.colorizer import Colorizer
+        from .presets import job_config
 
         job_id = message["id"]
         t0 = time.time()
-        config = dataclasses.replace(self.config, overwrite=True)  # dst is a staging name
+
+        def progress(p: Any) -> None:
+            now = time.monotonic()
+            if now - self._last_progress >= 0.5 or p.finished:
+                self._last_progress = now
+                self.send(
+                    type="progress",
+                    id=job_id,
+                    done=p.frames_done,
+                    total=p.frames_total,
+                    fps=round(p.fps, 3),
+                )
+
         try:
+            config = job_config(self.config, message.get("settings"))
+            config = dataclasses.replace(config, overwrite=True)  # dst is a staging name
+            colorizer = self.colorizer
+            key = (config.weights, config.colorize)
+            if key != (self.config.weights, self.config.colorize):  # a preset's own model
+                if key not in self._colorizers:
+                    self._colorizers[key] = Colorizer(config.weights, config.colorize)
+                colorizer = self._colorizers[key]
             report = restore(
-                Path(message["src"]), Path(message["dst"]), config, colorizer=self.colorizer
+                Path(message["src"]), Path(message["dst"]), config, progress, colorizer=colorizer
             )
         except FilmcolorError as exc:
             self.send(type="result", id=job_id, ok=False, error=str(exc), exit_code=exc.exit_code)
@@ -146,6 +174,7 @@ class _Worker:
             seconds=round(time.time() - t0, 3),
             frames=data.get("frames_out"),
             warnings=data.get("warnings", []),
+            report=data,
         )
 
 
