@@ -16,7 +16,7 @@ from conftest import TEST_RENDER
 from filmcolor.compose import ComposeStage, LumaStage, frame_groups
 from filmcolor.config import ColorizeConfig, EncodeConfig, RestoreConfig
 from filmcolor.media.decode import LumaFrame
-from filmcolor.media.encode import OutputFormat
+from filmcolor.media.encode import OutputFormat, x264_lookahead
 from filmcolor.model.bands import area_band, area_windows, bilinear_band, row_bands
 from filmcolor.model.colorizer import Colorizer
 from filmcolor.pipeline import frame_bytes, frames_within, restore_video
@@ -156,3 +156,12 @@ def test_restore_in_bands_and_small_batches_gives_the_same_film(
     assert len(outputs[0]) == len(outputs[1]) == 7
     for a, b in zip(*outputs, strict=True):
         assert np.abs(a.astype(np.int32) - b.astype(np.int32)).max() <= 1
+
+
+def test_x264_lookahead_is_cut_for_large_pictures_only() -> None:
+    assert x264_lookahead(1920, 1080, 8, "medium") is None
+    assert x264_lookahead(1920, 1080, 10, "slow") is None
+    assert x264_lookahead(3840, 2160, 8, "medium") == 35
+    assert x264_lookahead(4096, 3112, 10, "medium") == 11
+    assert x264_lookahead(8192, 6224, 10, "medium") == 10  # never under 10
+    assert x264_lookahead(8192, 6224, 10, "veryfast") is None  # the preset's is shorter
