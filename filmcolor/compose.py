@@ -99,6 +99,60 @@ def shrink_luma(
     return torch.cat(parts, dim=-2)
 
 
+def shrink_frames(
+    lumas: list[np.ndarray], colorizer: Colorizer, bit_depth: int, full_range: bool, pixels: int
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(H, W)`` luma code values of N frames → ``(L_low, L)``: Lab L float32 in [0, 100] at
+    the colorizer's render size ``(N, 1, h, w)``, and at full size ``(N, 1, H, W)`` when the
+    frames have at most ``pixels`` pixels in all (else None). Reads at most about ``pixels``
+    pixels at a time: groups of frames, or row bands of a larger frame."""
+    H, W = lumas[0].shape
+    h, w = colorizer.render_shape(H, W)
+    groups = frame_groups(len(lumas), H * W, pixels)
+    if groups is None and (h > H or w > W):  # a render size above the picture's
+        groups = [(i, i + 1) for i in range(len(lumas))]
+    if groups is None:
+        low = [
+            shrink_luma(y, (h, w), bit_depth, full_range, colorizer.staging, pixels) for y in lumas
+        ]
+        return torch.cat(low), None
+    parts = []
+    for i0, i1 in groups:
+        L = luma_L(luma_tensor(lumas[i0:i1], colorizer.staging), bit_depth, full_range)
+        parts.append(colorizer.shrink(L))
+    return torch.cat(parts), (L if len(groups) == 1 else None)
+
+
+def rgb_bands(
+    luma: np.ndarray,
+    bit_depth: int,
+    full_range: bool,
+    coef: tuple[torch.Tensor, torch.Tensor],
+    bits: int,
+    staging: HostStaging,
+    pixels: int,
+) -> np.ndarray:
+    """A picture's ``(H, W)`` luma and the guided filter's ``coef`` (``(1, 2, h, w)`` each,
+    ``Colorizer.coefficients``) → ``(H, W, 3)`` RGB uint8/uint16 (``bits``), as
+    ``rgb_picture`` of L and the upsampled ab, made at most ``pixels`` pixels at a time."""
+    H, W = luma.shape
+    mean_a, mean_b = coef
+    dtype = np.uint8 if bits <= 8 else np.uint16
+    out = np.empty((H, W, 3), dtype)
+    h = mean_a.shape[-2]
+    a_cols = F.interpolate(mean_a, size=(h, W), mode="bilinear", align_corners=False)
+    b_cols = F.interpolate(mean_b, size=(h, W), mode="bilinear", align_corners=False)
+    for r0, r1 in row_bands(H, W, pixels):
+        L = luma_L(luma_tensor(luma[r0:r1], staging), bit_depth, full_range)
+        if (r0, r1) == (0, H):  # one band: the whole-picture resize
+            ab = apply_coefficients(mean_a, mean_b, L / 100.0)
+        else:
+            a, b = bilinear_band(a_cols, H, r0, r1), bilinear_band(b_cols, H, r0, r1)
+            ab = a * (L / 100.0) + b
+        out[r0:r1] = rgb_picture(L, ab, bits)[0]
+    return out
+
+
 class LumaStage:
     """The frames' luma → ``L_low``, Lab L at the model's render size ``(N, 1, h, w)``
     float32 in [0, 100] on the device, and ``L``, the same at full size ``(N, 1, H, W)``,
@@ -122,30 +176,15 @@ class LumaStage:
         self.pixels = 4 * pixels
 
     def push(self, batch: FrameBatch) -> list[FrameBatch]:
-        if not batch.frames:
-            return [batch]
-        lumas = [f.luma for f in batch.frames]
-        H, W = lumas[0].shape
-        h, w = self.colorizer.render_shape(H, W)
-        groups = frame_groups(len(lumas), H * W, self.pixels)
-        if groups is None and (h > H or w > W):  # a render size above the picture's
-            groups = [(i, i + 1) for i in range(len(lumas))]
-        if groups is None:
-            staging = self.colorizer.staging
-            bits, full = self.bit_depth, self.full_range
-            low = [shrink_luma(y, (h, w), bits, full, staging, self.pixels) for y in lumas]
-            batch.L, batch.L_low = None, torch.cat(low)
-            return [batch]
-        low = []
-        for i0, i1 in groups:
-            L = self._L(lumas[i0:i1])
-            low.append(self.colorizer.shrink(L))
-        batch.L_low = torch.cat(low)
-        batch.L = L if len(groups) == 1 else None
+        if batch.frames:
+            batch.L_low, batch.L = shrink_frames(
+                [f.luma for f in batch.frames],
+                self.colorizer,
+                self.bit_depth,
+                self.full_range,
+                self.pixels,
+            )
         return [batch]
-
-    def _L(self, lumas: list[np.ndarray]) -> torch.Tensor:
-        return luma_L(luma_tensor(lumas, self.colorizer.staging), self.bit_depth, self.full_range)
 
     def flush(self) -> list[FrameBatch]:
         return []

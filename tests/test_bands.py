@@ -13,7 +13,16 @@ import torch
 import torch.nn.functional as F
 from conftest import TEST_RENDER
 
-from filmcolor.compose import ComposeStage, LumaStage, frame_groups
+from filmcolor.compose import (
+    ComposeStage,
+    LumaStage,
+    frame_groups,
+    luma_L,
+    luma_tensor,
+    rgb_bands,
+    rgb_picture,
+    shrink_frames,
+)
 from filmcolor.config import ColorizeConfig, EncodeConfig, RestoreConfig
 from filmcolor.media.decode import LumaFrame
 from filmcolor.media.encode import OutputFormat, x264_lookahead
@@ -165,3 +174,30 @@ def test_x264_lookahead_is_cut_for_large_pictures_only() -> None:
     assert x264_lookahead(4096, 3112, 10, "medium") == 11
     assert x264_lookahead(8192, 6224, 10, "medium") == 10  # never under 10
     assert x264_lookahead(8192, 6224, 10, "veryfast") is None  # the preset's is shorter
+
+
+@pytest.mark.parametrize("bits", [8, 16])
+def test_banded_still_picture_equals_the_whole_one_within_one_code_value(
+    const_weights: Path, bits: int
+) -> None:
+    colorizer = Colorizer(const_weights, ColorizeConfig(device="cpu", render_size=TEST_RENDER))
+    rng = np.random.default_rng(2)
+    y = rng.integers(0, 1 << bits, (150, 203)).astype(np.uint8 if bits == 8 else np.uint16)
+    y[60:] //= 4
+    big = 1 << 24
+    L_low, L = shrink_frames([y], colorizer, bits, True, big)
+    assert L is not None
+    L_low_banded, none = shrink_frames([y], colorizer, bits, True, 203 * 7)
+    assert none is None and torch.allclose(L_low_banded, L_low, atol=1e-3)
+    ab_low = torch.randn(1, 2, *L_low.shape[-2:], generator=torch.Generator().manual_seed(0))
+    coef = colorizer.coefficients(L_low, ab_low * 25)
+    staging = colorizer.staging
+    whole = rgb_bands(y, bits, True, coef, bits, staging, big)
+    # the picture as before bands existed: L, the guided upsampling, rgb_picture
+    L_full = luma_L(luma_tensor(y, staging), bits, True)
+    assert np.array_equal(
+        whole, rgb_picture(L_full, colorizer.upsample(L_low, ab_low * 25, L_full), bits)[0]
+    )
+    banded = rgb_bands(y, bits, True, coef, bits, staging, 203 * 4)  # 4 rows a band
+    diff = np.abs(whole.astype(np.int32) - banded.astype(np.int32))
+    assert diff.max() <= 1 and (diff > 0).mean() < 0.01
