@@ -120,8 +120,8 @@ def test_banded_compose_equals_the_whole_frame_within_one_code_value(
 
 def test_frames_within_a_byte_budget() -> None:
     mb = 1 << 20
-    assert frames_within(256, 2 * mb, 32) == 32  # 1080p: the configured depth
-    assert frames_within(256, 25 * mb, 32) == 10  # a 4K 16-bit scan: fewer
+    assert frames_within(128, 2 * mb, 32) == 32  # 1080p: the configured depth
+    assert frames_within(128, 25 * mb, 32) == 5  # a 4K 16-bit scan: fewer
     assert frames_within(256, 102 * mb, 32, 2) == 2  # 8K 16-bit: never below the floor
     assert frames_within(256, 102 * mb, 8) == 2
     assert frames_within(256, 300 * mb, 8) == 1
@@ -169,9 +169,10 @@ def test_restore_in_bands_and_small_batches_gives_the_same_film(
 
 def test_x264_lookahead_is_cut_for_large_pictures_only() -> None:
     assert x264_lookahead(1920, 1080, 8, "medium") is None
-    assert x264_lookahead(1920, 1080, 10, "slow") is None
-    assert x264_lookahead(3840, 2160, 8, "medium") == 35
-    assert x264_lookahead(4096, 3112, 10, "medium") == 11
+    assert x264_lookahead(1920, 1080, 10, "medium") is None
+    assert x264_lookahead(1920, 1080, 8, "veryslow") is None
+    assert x264_lookahead(3840, 2160, 8, "medium") == 23
+    assert x264_lookahead(4096, 3112, 10, "medium") == 10
     assert x264_lookahead(8192, 6224, 10, "medium") == 10  # never under 10
     assert x264_lookahead(8192, 6224, 10, "veryfast") is None  # the preset's is shorter
 

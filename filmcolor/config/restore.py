@@ -516,7 +516,7 @@ class RestoreConfig:
     #: Memory for pictures, in MB, of each queue between threads and of one batch:
     #: ``queue_frames`` and ``colorize.batch_size`` are cut to fit large frames (4K, 8K), to
     #: no fewer than 2 queued frames and 1 frame a batch.
-    picture_mb: int = bounded(256, 1, 1 << 20)
+    picture_mb: int = bounded(128, 1, 1 << 20)
 
     def __post_init__(self) -> None:
         check_bounds(self)

@@ -45,7 +45,7 @@ X264_LOOKAHEAD = {
     "placebo": 60,
 }
 #: Memory, in MB, for the pictures of x264's look-ahead (4K/8K: fewer frames, never under 10).
-X264_LOOKAHEAD_MB = 768
+X264_LOOKAHEAD_MB = 512
 
 # FFmpeg enum values (libavutil/pixfmt.h) for colour tags.
 _MATRIX_ENUM = {"bt709": 1, "bt601": 6, "bt2020": 9}
