@@ -40,6 +40,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import av
@@ -201,7 +202,14 @@ def measure(
     queue: mp.Queue = ctx.Queue()
     proc = ctx.Process(target=_child, args=(kind, str(src), str(dst), k, codec, queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not proc.is_alive():  # it failed (its traceback is above): do not wait forever
+                msg = f"the {kind} run of {src} failed (exit {proc.exitcode})"
+                raise RuntimeError(msg) from None
     proc.join()
     dst.unlink(missing_ok=True)
     return result
