@@ -1,10 +1,17 @@
 """Throughput and memory of ``filmcolor restore`` against a plain transcode, on real content.
 
     python benchmarks/throughput.py [--sizes 480 1080] [--long-minutes 20] [--json out.json]
+    python benchmarks/throughput.py --sizes 2160 4320 --frames 12 --runs transcode restore
+    python benchmarks/throughput.py --sizes 4096x3112 --bits 16 --frames 12
+    python benchmarks/throughput.py --input 'scans/reel_%06d.tif'
 
 The clip is ``samples/city-gray.mp4`` (real footage, CC0, 190 frames at 25 fps), scaled to
-each height (854x480, 1920x1080) and written as gray H.264 (crf 18) first. For each size, in
-separate processes (so each peak RSS is its own):
+each size (a height: 854x480, 1920x1080, 3840x2160, 7680x4320; or WIDTHxHEIGHT, e.g. a 4K
+scan's 4096x3112) and written first as gray H.264 (crf 18), or with ``--bits 16`` as 16-bit
+gray FFV1 (gray16le, lossless: a stand-in for 16-bit scans). ``--frames N`` keeps the first N
+frames (the large sizes take long on a CPU). ``--input PATH`` (repeatable) measures the given
+files instead: anything ``filmcolor restore`` takes as one film. For each size, in separate
+processes (so each peak RSS is its own):
 
 - **transcode**: decode → encode with filmcolor's default encoder settings (libx264, crf 18,
   preset medium, yuv420p, the encoder's own threads), nothing else: the ceiling;
@@ -17,6 +24,8 @@ the temporal smoothing — compose, encode; the stages overlap on threads), end-
 peak RSS, peak GPU memory (allocated and reserved, CUDA only) and the ratio of restore fps to
 the transcode's. ``--long-minutes N`` also restores an N-minute 480p film (the clip looped)
 and a 1-minute one, and compares their peak RSS (memory must not grow with length).
+``--runs`` picks among ``transcode``, ``restore`` and ``k1`` (the keyframe-interval-1
+restore); ``--codec`` sets the restore's encoder (e.g. ``ffv1``, which keeps 16 bits).
 """
 
 from __future__ import annotations
@@ -31,6 +40,7 @@ import tempfile
 import time
 from fractions import Fraction
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import av
@@ -38,27 +48,55 @@ import torch
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "samples" / "city-gray.mp4"
-SIZES = {480: (854, 480), 1080: (1920, 1080)}
+SIZES = {480: (854, 480), 1080: (1920, 1080), 2160: (3840, 2160), 4320: (7680, 4320)}
+RUNS = ("transcode", "restore", "k1")
 
 
-def make_clip(dst: Path, width: int, height: int, seconds: float | None = None) -> int:
-    """The sample scaled to ``width``×``height`` as gray H.264 (looped to ``seconds`` if
-    given); returns the frame count."""
+def parse_size(text: str) -> tuple[int, int]:
+    """``480``/``1080``/``2160``/``4320`` (16:9) or ``WIDTHxHEIGHT`` → (width, height)."""
+    if text.isdigit() and int(text) in SIZES:
+        return SIZES[int(text)]
+    w, sep, h = text.lower().partition("x")
+    if not (sep and w.isdigit() and h.isdigit()):
+        known = ", ".join(map(str, SIZES))
+        raise argparse.ArgumentTypeError(f"{text!r}: use one of {known} or WIDTHxHEIGHT")
+    return int(w), int(h)
+
+
+def make_clip(
+    dst: Path,
+    width: int,
+    height: int,
+    seconds: float | None = None,
+    frames: int | None = None,
+    bits: int = 8,
+) -> int:
+    """The sample scaled to ``width``×``height`` (looped to ``seconds`` if given, cut to
+    ``frames`` if given) as gray H.264, or 16-bit gray FFV1 for ``bits`` 16 (``dst`` .mkv);
+    returns the frame count. Frames are scaled as they are written: an 8K clip is never
+    held whole."""
     with av.open(str(SAMPLE)) as inp:
         stream = inp.streams.video[0]
-        frames = [
-            f.reformat(width, height, "yuv420p", interpolation="BICUBIC")
-            for f in inp.decode(stream)
-        ]
+        source = [f.reformat(format="yuv420p") for f in inp.decode(stream)]
         rate = stream.average_rate or Fraction(25)
-    count = len(frames) if seconds is None else round(seconds * rate)
+    count = len(source) if seconds is None else round(seconds * rate)
+    if frames is not None:
+        count = min(count, frames)
     tb = 1 / rate
     with av.open(str(dst), "w") as out:
-        v = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
-        v.width, v.height, v.pix_fmt = width, height, "yuv420p"
+        if bits == 16:
+            v = out.add_stream("ffv1", rate=rate, options={"level": "3", "g": "1"})
+            v.pix_fmt = "gray16le"
+        else:
+            v = out.add_stream("libx264", rate=rate, options={"crf": "18", "preset": "veryfast"})
+            v.pix_fmt = "yuv420p"
+        v.width, v.height = width, height
         v.time_base = tb
+        v.codec_context.thread_type = "AUTO"
         for i in range(count):
-            frame = frames[i % len(frames)]
+            frame = source[i % len(source)].reformat(
+                width, height, v.pix_fmt, interpolation="BICUBIC"
+            )
             frame.pts = i
             frame.time_base = tb
             frame.pict_type = av.video.frame.PictureType.NONE
@@ -68,16 +106,23 @@ def make_clip(dst: Path, width: int, height: int, seconds: float | None = None) 
 
 
 def transcode(src: Path, dst: Path) -> dict[str, Any]:
-    """Decode → encode with filmcolor's default encoder settings; the plain ceiling."""
+    """Decode → encode with filmcolor's default encoder settings (10-bit for a deeper source);
+    the plain ceiling."""
     t0 = time.perf_counter()
     n = 0
     with av.open(str(src)) as inp, av.open(str(dst), "w") as out:
         vin = inp.streams.video[0]
         vin.thread_type = "AUTO"
-        v = out.add_stream(
-            "libx264", rate=vin.average_rate, options={"crf": "18", "preset": "medium"}
-        )
-        v.width, v.height, v.pix_fmt = vin.width, vin.height, "yuv420p"
+        from filmcolor.media.encode import x264_lookahead
+
+        deep = vin.codec_context.format.components[0].bits > 8
+        options = {"crf": "18", "preset": "medium"}
+        lookahead = x264_lookahead(vin.width, vin.height, 10 if deep else 8, "medium")
+        if lookahead is not None:  # as restore does for 4K/8K pictures
+            options["rc-lookahead"] = str(lookahead)
+        v = out.add_stream("libx264", rate=vin.average_rate, options=options)
+        v.width, v.height = vin.width, vin.height
+        v.pix_fmt = "yuv420p10le" if deep else "yuv420p"  # what restore writes by default
         v.time_base = vin.time_base
         v.codec_context.thread_type = "AUTO"
         for frame in inp.decode(vin):
@@ -89,8 +134,10 @@ def transcode(src: Path, dst: Path) -> dict[str, Any]:
     return {"frames": n, "fps": n / total, "seconds": {"total": total}}
 
 
-def restore_run(src: Path, dst: Path, keyframe_interval: int | None) -> dict[str, Any]:
-    from filmcolor.config import RestoreConfig, TemporalConfig
+def restore_run(
+    src: Path, dst: Path, keyframe_interval: int | None, codec: str | None = None
+) -> dict[str, Any]:
+    from filmcolor.config import EncodeConfig, RestoreConfig, TemporalConfig
     from filmcolor.facade import restore
     from filmcolor.report import RestoreReport
 
@@ -99,7 +146,8 @@ def restore_run(src: Path, dst: Path, keyframe_interval: int | None) -> dict[str
         if keyframe_interval is None
         else TemporalConfig(keyframe_interval=keyframe_interval)
     )
-    report = restore(src, dst, RestoreConfig(temporal=temporal))
+    encode = EncodeConfig() if codec is None else EncodeConfig(codec=codec)  # type: ignore[arg-type]
+    report = restore(src, dst, RestoreConfig(temporal=temporal, encode=encode))
     assert isinstance(report, RestoreReport)
     n = report.frames_out
     stages = {k: n / v for k, v in report.seconds.items() if k != "total" and v > 0}
@@ -129,13 +177,15 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _child(kind: str, src: str, dst: str, k: int | None, queue: mp.Queue) -> None:
+def _child(
+    kind: str, src: str, dst: str, k: int | None, codec: str | None, queue: mp.Queue
+) -> None:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
     result = (
         transcode(Path(src), Path(dst))
         if kind == "transcode"
-        else restore_run(Path(src), Path(dst), k)
+        else restore_run(Path(src), Path(dst), k, codec)
     )
     result["peak_rss_mb"] = peak_rss_mb()
     if torch.cuda.is_available():
@@ -144,13 +194,22 @@ def _child(kind: str, src: str, dst: str, k: int | None, queue: mp.Queue) -> Non
     queue.put(result)
 
 
-def measure(kind: str, src: Path, dst: Path, k: int | None = None) -> dict[str, Any]:
+def measure(
+    kind: str, src: Path, dst: Path, k: int | None = None, codec: str | None = None
+) -> dict[str, Any]:
     """Run one measurement in a fresh process (spawned: its peak RSS is its own)."""
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(kind, str(src), str(dst), k, queue))
+    proc = ctx.Process(target=_child, args=(kind, str(src), str(dst), k, codec, queue))
     proc.start()
-    result = queue.get()
+    while True:
+        try:
+            result = queue.get(timeout=5)
+            break
+        except Empty:
+            if not proc.is_alive():  # it failed (its traceback is above): do not wait forever
+                msg = f"the {kind} run of {src} failed (exit {proc.exitcode})"
+                raise RuntimeError(msg) from None
     proc.join()
     dst.unlink(missing_ok=True)
     return result
@@ -169,7 +228,12 @@ def cpu_name() -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[480, 1080], choices=sorted(SIZES))
+    parser.add_argument("--sizes", type=parse_size, nargs="+", default=[SIZES[480], SIZES[1080]])
+    parser.add_argument("--bits", type=int, choices=(8, 16), default=8)
+    parser.add_argument("--frames", type=int, default=None)
+    parser.add_argument("--input", type=Path, action="append", default=[])
+    parser.add_argument("--runs", nargs="+", choices=RUNS, default=list(RUNS))
+    parser.add_argument("--codec", default=None, choices=("libx264", "libx265", "prores", "ffv1"))
     parser.add_argument("--long-minutes", type=float, default=0.0)
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -181,16 +245,29 @@ def main() -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
-        for size in args.sizes:
-            w, h = SIZES[size]
-            src = tmp / f"city{size}.mp4"
-            make_clip(src, w, h)
-            runs = {
-                "transcode": measure("transcode", src, tmp / "t.mp4"),
-                "restore (defaults)": measure("restore", src, tmp / "r.mp4"),
-                "restore, keyframe interval 1": measure("restore", src, tmp / "r1.mp4", 1),
-            }
-            results[f"{w}x{h}"] = runs
+        out = ".mp4" if args.codec in (None, "libx264", "libx265") else ".mkv"
+        inputs: list[tuple[str, Path]] = [(str(path), path) for path in args.input]
+        if not args.input:
+            for w, h in args.sizes:
+                src = tmp / (f"city{w}x{h}.mp4" if args.bits == 8 else f"city{w}x{h}-16.mkv")
+                make_clip(src, w, h, frames=args.frames, bits=args.bits)
+                label = f"{w}x{h}" + (", 16-bit" if args.bits == 16 else "")
+                inputs.append((label, src))
+        for label, src in inputs:
+            runs = {}
+            if "transcode" in args.runs:
+                runs["transcode"] = measure("transcode", src, tmp / "t.mp4")
+            if "restore" in args.runs:
+                runs["restore (defaults)"] = measure(
+                    "restore", src, tmp / f"r{out}", codec=args.codec
+                )
+            if "k1" in args.runs:
+                runs["restore, keyframe interval 1"] = measure(
+                    "restore", src, tmp / f"r1{out}", 1, args.codec
+                )
+            results[label] = runs
+            if src.parent == tmp:
+                src.unlink()
         if args.long_minutes:
             w, h = SIZES[480]
             memory = {}
@@ -211,7 +288,7 @@ def main() -> int:
     for size, runs in results.items():
         if size.startswith("memory"):
             continue
-        base = runs["transcode"]["fps"]
+        base = runs["transcode"]["fps"] if "transcode" in runs else None
         for label, r in runs.items():
             st = r.get("stage_fps", {})
             gpu = (
@@ -220,7 +297,8 @@ def main() -> int:
                 else "—"
             )
             cells = [
-                f"{st[k]:.0f}" if k in st else "—" for k in ("decode", "model", "compose", "encode")
+                (f"{st[k]:.0f}" if st[k] >= 10 else f"{st[k]:.2g}") if k in st else "—"
+                for k in ("decode", "model", "compose", "encode")
             ]
             if label == "transcode":
                 cells = ["—"] * 4
@@ -228,7 +306,8 @@ def main() -> int:
             print(
                 f"| {size} | {label}{k} | {r['fps']:.1f} | "
                 + " | ".join(cells)
-                + f" | {r['peak_rss_mb']:.0f} | {gpu} | {r['fps'] / base:.2f} |"
+                + f" | {r['peak_rss_mb']:.0f} | {gpu} | "
+                + (f"{r['fps'] / base:.2f} |" if base else "— |")
             )
     if "memory, 480p" in results:
         print()

@@ -25,7 +25,7 @@ import torch
 
 from .atomic import atomic_output, check_output_path
 from .cluster import ray_runner
-from .compose import luma_L, luma_tensor, rgb_picture
+from .compose import rgb_bands, shrink_frames
 from .config import RestoreConfig
 from .errors import FilmcolorError, InputError, UsageError
 from .media.decode import DecodeWindow
@@ -197,8 +197,8 @@ def restore_image(
         report.warnings.append(f"{dst.suffix} holds 8 bits: the 16-bit source is written as 8")
     t1 = time.perf_counter()
     y = adjust_luma(picture.luma, picture.bit_depth, True, config.post)
-    L = luma_L(luma_tensor(y, colorizer.device), picture.bit_depth, full_range=True)
-    L_low = colorizer.shrink(L)
+    pixels = config.colorize.band_pixels
+    L_low, _ = shrink_frames([y], colorizer, picture.bit_depth, True, 4 * pixels)
     ab_low = colorizer.predict_low(L_low)
     if config.guide.enabled:  # a reference or a hint on a still: applied directly
         from .guide.engine import guide_picture
@@ -212,7 +212,8 @@ def restore_image(
         )
         ab_low = torch.from_numpy(guided)[None].to(L_low.device)
     ab_low = adjust_chroma(ab_low, config.post, L_low)
-    rgb = rgb_picture(L, colorizer.upsample(L_low, ab_low, L), bits)[0]
+    coef = colorizer.coefficients(L_low, ab_low)
+    rgb = rgb_bands(y, picture.bit_depth, True, coef, bits, colorizer.staging, pixels)
     t2 = time.perf_counter()
     with atomic_output(dst, config.overwrite) as tmp:
         write_picture(tmp, rgb)

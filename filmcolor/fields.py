@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .color import luma_to_L
 from .media.decode import LumaFrame
 from .model.colorizer import Colorizer, resize_L
 from .stage import FrameBatch, Stage
@@ -71,23 +72,36 @@ def weave_fields(fields: np.ndarray, height: int, top_field_first: bool) -> np.n
 
 
 class FieldSplit:
-    """Frames → their fields (see the module docstring); latency 0. Needs ``L`` from
-    ``LumaStage``; gives ``L`` (the fields' own rows) and ``L_low`` (each field at the
-    frame's render size)."""
+    """Frames → their fields (see the module docstring); latency 0. Takes ``L`` from
+    ``LumaStage`` (or, where it kept none for a very large batch, the frames' luma code
+    values of ``bit_depth`` and ``full_range``); gives ``L`` (the fields' own rows) and
+    ``L_low`` (each field at the frame's render size)."""
 
     latency = 0
     clocks = ("model",)
 
-    def __init__(self, colorizer: Colorizer, top_field_first: bool) -> None:
+    def __init__(
+        self,
+        colorizer: Colorizer,
+        top_field_first: bool,
+        bit_depth: int = 8,
+        full_range: bool = False,
+    ) -> None:
         self.colorizer = colorizer
         self.top_field_first = top_field_first
+        self.bit_depth = bit_depth
+        self.full_range = full_range
 
     def push(self, batch: FrameBatch) -> list[FrameBatch]:
         if not batch.frames:
             return [batch]
-        assert batch.L is not None
-        height, width = batch.L.shape[-2:]
-        L = split_fields(batch.L, self.top_field_first)
+        L = batch.L
+        if L is None:  # interlaced pictures are SD or HD: the batch's full-size L fits
+            luma = torch.from_numpy(np.stack([f.luma for f in batch.frames]))
+            L = luma_to_L(luma, self.bit_depth, self.full_range).unsqueeze(1)
+            L = L.to(self.colorizer.device)
+        height, width = L.shape[-2:]
+        L = split_fields(L, self.top_field_first)
         order = (0, 1) if self.top_field_first else (1, 0)
         items = [LumaFrame(f.pts, f.luma[p::2]) for f in batch.frames for p in order]
         fields = FieldBatch(items, frame_batch=batch)
@@ -100,8 +114,8 @@ class FieldSplit:
 
 
 class FieldWeave:
-    """Fields' ``chroma`` ``(2N, 2, hf, wc)`` → their frames' batch with ``chroma``
-    ``(N, 2, hc, wc)`` (rows woven, see ``weave_fields``) and one ``plans`` entry per frame
+    """Fields' ``chroma`` (2N arrays ``(2, hf, wc)``) → their frames' batch with ``chroma``
+    (N arrays ``(2, hc, wc)``, rows woven, see ``weave_fields``) and one ``plans`` entry per frame
     (a cut if either field starts a shot, the model counted if it ran on either); latency 0.
     Other batches pass."""
 
@@ -117,7 +131,8 @@ class FieldWeave:
             return [batch]
         assert batch.chroma is not None
         frames = batch.frame_batch
-        frames.chroma = weave_fields(batch.chroma, self.chroma_height, self.top_field_first)
+        woven = weave_fields(np.stack(batch.chroma), self.chroma_height, self.top_field_first)
+        frames.chroma = list(woven)
         if batch.plans is not None:
             frames.plans = [
                 dataclasses.replace(a, cut=a.cut or b.cut, run_model=a.run_model or b.run_model)

@@ -202,8 +202,13 @@ def restore_video(
     stats = DecodeStats()
     seconds = {"decode": 0.0, "model": 0.0, "compose": 0.0, "encode": 0.0}
     stop = threading.Event()
-    decoded: queue.Queue[Any] = queue.Queue(maxsize=config.queue_frames)
-    composed: queue.Queue[Any] = queue.Queue(maxsize=config.queue_frames)
+    luma_bytes, chroma_bytes = frame_bytes(info, fmt)
+    decoded: queue.Queue[Any] = queue.Queue(
+        maxsize=frames_within(config.picture_mb, luma_bytes, config.queue_frames, 2)
+    )
+    composed: queue.Queue[Any] = queue.Queue(
+        maxsize=frames_within(config.picture_mb, luma_bytes + chroma_bytes, config.queue_frames, 2)
+    )
     frames_out = 0
 
     part_temps: list[Path] = []  # temporary files of parts written by the encode thread
@@ -402,6 +407,21 @@ def restore_video(
     return report
 
 
+def frame_bytes(info: MediaInfo, fmt: OutputFormat) -> tuple[int, int]:
+    """Bytes of one frame's decoded luma and of its composed Cb/Cr planes in ``fmt``."""
+    hc, wc = chroma_size(info.height, info.width, fmt)
+    return (
+        info.width * info.height * (1 if info.bit_depth <= 8 else 2),
+        2 * hc * wc * (1 if fmt.bit_depth <= 8 else 2),
+    )
+
+
+def frames_within(budget_mb: int, frame: int, most: int, least: int = 1) -> int:
+    """How many frames of ``frame`` bytes a queue or batch holds within ``budget_mb`` MB:
+    at most ``most``, at least ``least``."""
+    return max(least, min(most, (budget_mb << 20) // max(1, frame)))
+
+
 def open_output(tmp: Path, dst: Path, info: MediaInfo) -> av.container.OutputContainer:
     """Open the output container at ``tmp`` (named like ``dst``) with the options that keep
     every pts exact."""
@@ -541,15 +561,15 @@ def _colorize_stream(
         )
     fields = info.interlaced  # coloured field by field (``filmcolor.fields``)
     tff = info.top_field_first
-    height = -(-info.height // 2) if fields else info.height
+    pixels = config.colorize.band_pixels
     stages: list[Stage] = [
-        LumaStage(colorizer, info.bit_depth, info.full_range),
-        *([FieldSplit(colorizer, tff)] if fields else []),
+        LumaStage(colorizer, info.bit_depth, info.full_range, pixels),
+        *([FieldSplit(colorizer, tff, info.bit_depth, info.full_range)] if fields else []),
         model,
         *([FirstFields(guide) if fields else guide] if guide is not None else []),
         PostStage(config.post),
-        UpsampleStage(colorizer, chroma_size(height, info.width, fmt)),
-        ComposeStage(fmt),
+        UpsampleStage(colorizer),
+        ComposeStage(fmt, info.bit_depth, info.full_range, colorizer.staging, pixels),
         *([FieldWeave(chroma_size(info.height, info.width, fmt)[0], tff)] if fields else []),
     ]
     temporal = TemporalSummary()
@@ -557,7 +577,7 @@ def _colorize_stream(
     n_frames = 0
     done = 0
     t_start = time.perf_counter()
-    batch = max(1, config.colorize.batch_size)
+    batch = frames_within(config.picture_mb, frame_bytes(info, fmt)[0], config.colorize.batch_size)
     total = info.frame_count
     if total is None and info.duration and info.avg_rate:
         total = round(info.duration * info.avg_rate)

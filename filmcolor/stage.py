@@ -33,7 +33,8 @@ class FrameBatch:
     items: list[Any]
     #: The ``LumaFrame`` s of ``items`` (N frames), in order: ``(H, W)`` uint8/uint16 luma each.
     frames: list[LumaFrame] = field(init=False)
-    #: ``(N, 1, H, W)`` float32 Lab L in [0, 100] of the source luma, on the device.
+    #: ``(N, 1, H, W)`` float32 Lab L in [0, 100] of the source luma, on the device; None for
+    #: large frames (4K, 8K), whose L is made a band at a time where it is needed.
     L: torch.Tensor | None = None
     #: ``(N, 1, h, w)`` float32 L in [0, 100] at render size, on the device.
     L_low: torch.Tensor | None = None
@@ -45,12 +46,12 @@ class FrameBatch:
     #: keys from the model's pass (``Colorizer.predict_keyed``), None for the frames the model
     #: skipped (the smoother's carried frames).
     keys: list[Any] | None = None
-    #: ``(N, 1, hc, wc)`` float32 L in [0, 100] at the output's chroma size.
-    L_c: torch.Tensor | None = None
-    #: ``(N, 2, hc, wc)`` float32 Lab a, b at the output's chroma size.
-    ab: torch.Tensor | None = None
-    #: ``(N, 2, hc, wc)`` uint8/uint16 Cb/Cr code values in the output's format.
-    chroma: np.ndarray | None = None
+    #: The guided filter's fit of ``ab_low`` to ``L_low``: ``(mean_a, mean_b)``, each
+    #: ``(N, 2, h, w)`` float32 at render size (``Colorizer.coefficients``).
+    coef: tuple[torch.Tensor, torch.Tensor] | None = None
+    #: Per frame, ``(2, hc, wc)`` uint8/uint16 Cb/Cr code values in the output's format, at
+    #: its chroma size.
+    chroma: list[np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self.frames = [x for x in self.items if isinstance(x, LumaFrame)]

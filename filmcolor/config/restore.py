@@ -136,6 +136,11 @@ class ColorizeConfig:
     guide_radius: int = bounded(2, 0, 16)
     #: Regularisation of the guided filter, in (L/100)^2 units: smaller follows edges harder.
     guide_eps: float = bounded(1e-3, 0, 1, lo_open=True)
+    #: Full-resolution pixels (at the output's chroma size) turned into colour at once: frames
+    #: are composed in groups that fit, a larger frame in bands of rows (4K, 8K scans), so the
+    #: float working set stays near 100 bytes a pixel of this; the picture does not depend on
+    #: it. The default holds a batch of 8 1080p frames (4:2:0) whole.
+    band_pixels: int = bounded(1 << 22, 1, 1 << 30)
     #: Arithmetic of the network: ``auto`` = bf16 autocast on CUDA (fp16 where the GPU has
     #: no bf16), fp32 on the CPU; or ``fp32``, ``bf16``, ``fp16`` (fp16 only on CUDA).
     precision: str = settable(
@@ -550,6 +555,10 @@ class RestoreConfig:
         "the scans' headers where they carry one, else 24).",
         metavar="RATE",
     )
+    #: Memory for pictures, in MB, of each queue between threads and of one batch:
+    #: ``queue_frames`` and ``colorize.batch_size`` are cut to fit large frames (4K, 8K), to
+    #: no fewer than 2 queued frames and 1 frame a batch.
+    picture_mb: int = bounded(128, 1, 1 << 20)
 
     def __post_init__(self) -> None:
         check_bounds(self)

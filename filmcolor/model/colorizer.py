@@ -85,7 +85,7 @@ class HostStaging:
         key = (tuple(host.shape), host.dtype)
         buf = self._pinned.get(key)
         if buf is None:
-            if len(self._pinned) > 4:  # odd batch sizes at ends: keep a handful, not all
+            if len(self._pinned) > 8:  # odd batch sizes and band heights: keep a handful
                 self._pinned.clear()
             buf = self._pinned[key] = torch.empty(host.shape, dtype=host.dtype, pin_memory=True)
         if self._copied is not None:
@@ -112,6 +112,21 @@ def _box(x: torch.Tensor, radius: int) -> torch.Tensor:
     return F.avg_pool2d(x, k, stride=1, padding=radius, count_include_pad=False)
 
 
+def guided_coefficients(
+    guide_low: torch.Tensor, src_low: torch.Tensor, radius: int, eps: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fast guided filter's fit at low resolution: ``(mean_a, mean_b)``, each ``(N, C, h,
+    w)`` like ``src_low``, so that ``src ≈ mean_a·guide + mean_b`` (see ``guided_upsample``,
+    which upsamples them and applies them to the full-resolution guide)."""
+    mean_i = _box(guide_low, radius)
+    mean_p = _box(src_low, radius)
+    cov_ip = _box(guide_low * src_low, radius) - mean_i * mean_p
+    var_i = _box(guide_low * guide_low, radius) - mean_i * mean_i
+    a = cov_ip / (var_i + eps)
+    b = mean_p - a * mean_i
+    return _box(a, radius), _box(b, radius)
+
+
 def guided_upsample(
     guide_low: torch.Tensor,
     src_low: torch.Tensor,
@@ -130,16 +145,17 @@ def guided_upsample(
     Returns ``(N, C, H, W)``: locally ``a·guide + b`` with (a, b) fitted at low resolution and
     bilinearly upsampled, so edges in ``guide_full`` stay sharp in the result.
     """
-    mean_i = _box(guide_low, radius)
-    mean_p = _box(src_low, radius)
-    cov_ip = _box(guide_low * src_low, radius) - mean_i * mean_p
-    var_i = _box(guide_low * guide_low, radius) - mean_i * mean_i
-    a = cov_ip / (var_i + eps)
-    b = mean_p - a * mean_i
-    mean_a = _box(a, radius)
-    mean_b = _box(b, radius)
+    mean_a, mean_b = guided_coefficients(guide_low, src_low, radius, eps)
+    return apply_coefficients(mean_a, mean_b, guide_full)
+
+
+def apply_coefficients(
+    mean_a: torch.Tensor, mean_b: torch.Tensor, guide_full: torch.Tensor
+) -> torch.Tensor:
+    """``guided_coefficients`` ``(N, C, h, w)`` bilinearly upsampled to ``guide_full``'s
+    ``(N, 1, H, W)`` size and applied to it: ``(N, C, H, W)``."""
     size = guide_full.shape[-2:]
-    if tuple(size) == tuple(guide_low.shape[-2:]):
+    if tuple(size) == tuple(mean_a.shape[-2:]):
         return mean_a * guide_full + mean_b
     mean_a = F.interpolate(mean_a, size=size, mode="bilinear", align_corners=False)
     mean_b = F.interpolate(mean_b, size=size, mode="bilinear", align_corners=False)
@@ -330,6 +346,16 @@ class Colorizer:
         ab_low = self.predict_low(L_low)
         L_out = L if size is None else resize_L(L, size)
         return L_out, self.upsample(L_low, ab_low, L_out)
+
+    def coefficients(
+        self, L_low: torch.Tensor, ab_low: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The guided filter's fit of ``ab_low`` ``(N, 2, h, w)`` to ``L_low`` ``(N, 1, h, w)``
+        at render size: ``(mean_a, mean_b)``, each ``(N, 2, h, w)`` float32, which
+        ``apply_coefficients`` turns into ab under L / 100 at any larger size."""
+        return guided_coefficients(
+            L_low / 100.0, ab_low, radius=self.config.guide_radius, eps=self.config.guide_eps
+        )
 
     def upsample(
         self, L_low: torch.Tensor, ab_low: torch.Tensor, L_full: torch.Tensor

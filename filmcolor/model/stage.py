@@ -1,11 +1,11 @@
-"""The model's two stages: the prediction at render size (``ModelStage``) and the edge-aware
-upsampling of that colour to the output's chroma size (``UpsampleStage``). Both have
-latency 0."""
+"""The model's two stages: the prediction at render size (``ModelStage``) and the fit of the
+edge-aware upsampling of that colour (``UpsampleStage``; ``ComposeStage`` applies it at the
+output's chroma size). Both have latency 0."""
 
 from __future__ import annotations
 
 from ..stage import FrameBatch
-from .colorizer import Colorizer, resize_L
+from .colorizer import Colorizer
 
 
 class ModelStage:
@@ -36,22 +36,20 @@ class ModelStage:
 
 
 class UpsampleStage:
-    """``ab_low`` at render size → ``ab`` ``(N, 2, hc, wc)`` float32 Lab a, b at the output's
-    chroma size ``(hc, wc)``, guided by the source's L there (``L_c``, ``(N, 1, hc, wc)``
-    float32 in [0, 100], resized from ``L``)."""
+    """``ab_low`` at render size → ``coef``, the guided filter's fit of it to ``L_low``
+    (``Colorizer.coefficients``): ``ComposeStage`` applies it under the source's L at the
+    output's chroma size, so colour edges follow the film's own luma edges."""
 
     latency = 0
     clocks = ("model",)
 
-    def __init__(self, colorizer: Colorizer, size: tuple[int, int]) -> None:
+    def __init__(self, colorizer: Colorizer) -> None:
         self.colorizer = colorizer
-        self.size = size
 
     def push(self, batch: FrameBatch) -> list[FrameBatch]:
         if batch.frames:
-            assert batch.L is not None and batch.L_low is not None and batch.ab_low is not None
-            batch.L_c = resize_L(batch.L, self.size)
-            batch.ab = self.colorizer.upsample(batch.L_low, batch.ab_low, batch.L_c)
+            assert batch.L_low is not None and batch.ab_low is not None
+            batch.coef = self.colorizer.coefficients(batch.L_low, batch.ab_low)
         return [batch]
 
     def flush(self) -> list[FrameBatch]:
