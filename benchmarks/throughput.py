@@ -26,6 +26,8 @@ the transcode's. ``--long-minutes N`` also restores an N-minute 480p film (the c
 and a 1-minute one, and compares their peak RSS (memory must not grow with length).
 ``--runs`` picks among ``transcode``, ``restore`` and ``k1`` (the keyframe-interval-1
 restore); ``--codec`` sets the restore's encoder (e.g. ``ffv1``, which keeps 16 bits).
+``--profile DIR`` runs each restore under ``torch.profiler`` and ``cProfile`` and writes
+their tables to ``DIR/<size>-<run>.txt`` (where the time of a stage goes, on a GPU too).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import resource
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 from queue import Empty
@@ -134,8 +137,44 @@ def transcode(src: Path, dst: Path) -> dict[str, Any]:
     return {"frames": n, "fps": n / total, "seconds": {"total": total}}
 
 
+def profiled(run: Callable[[], Any], path: Path) -> Any:
+    """``run()`` under ``torch.profiler`` (CPU, and CUDA where there is a GPU) and
+    ``cProfile`` (the calling thread, where the stages run); writes both tables to ``path``:
+    the operators by their own time on the device (CUDA) or CPU, then the Python functions
+    by cumulative time. Returns what ``run`` returns."""
+    import cProfile
+    import io
+    import pstats
+
+    from torch.profiler import ProfilerActivity, profile
+
+    cuda = torch.cuda.is_available()
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    python = cProfile.Profile()
+    with profile(activities=activities) as prof:
+        python.enable()
+        try:
+            result = run()
+        finally:
+            python.disable()
+    if cuda:
+        torch.cuda.synchronize()
+    key = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    text = io.StringIO()
+    text.write(f"# torch operators by {key}\n\n")
+    text.write(prof.key_averages().table(sort_by=key, row_limit=40))
+    text.write("\n\n# Python functions of the stage thread by cumulative time\n\n")
+    pstats.Stats(python, stream=text).sort_stats("cumulative").print_stats(60)
+    path.write_text(text.getvalue())
+    return result
+
+
 def restore_run(
-    src: Path, dst: Path, keyframe_interval: int | None, codec: str | None = None
+    src: Path,
+    dst: Path,
+    keyframe_interval: int | None,
+    codec: str | None = None,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
     from filmcolor.config import EncodeConfig, RestoreConfig, TemporalConfig
     from filmcolor.facade import restore
@@ -147,7 +186,11 @@ def restore_run(
         else TemporalConfig(keyframe_interval=keyframe_interval)
     )
     encode = EncodeConfig() if codec is None else EncodeConfig(codec=codec)  # type: ignore[arg-type]
-    report = restore(src, dst, RestoreConfig(temporal=temporal, encode=encode))
+    config = RestoreConfig(temporal=temporal, encode=encode)
+    if profile_to is None:
+        report = restore(src, dst, config)
+    else:
+        report = profiled(lambda: restore(src, dst, config), profile_to)
     assert isinstance(report, RestoreReport)
     n = report.frames_out
     stages = {k: n / v for k, v in report.seconds.items() if k != "total" and v > 0}
@@ -178,14 +221,21 @@ def peak_rss_mb() -> float:
 
 
 def _child(
-    kind: str, src: str, dst: str, k: int | None, codec: str | None, queue: mp.Queue
+    kind: str,
+    src: str,
+    dst: str,
+    k: int | None,
+    codec: str | None,
+    profile_to: str | None,
+    queue: mp.Queue,
 ) -> None:
     if torch.cuda.is_available():
         torch.cuda.reset_peak_memory_stats()
+    prof = Path(profile_to) if profile_to else None
     result = (
         transcode(Path(src), Path(dst))
         if kind == "transcode"
-        else restore_run(Path(src), Path(dst), k, codec)
+        else restore_run(Path(src), Path(dst), k, codec, prof)
     )
     result["peak_rss_mb"] = peak_rss_mb()
     if torch.cuda.is_available():
@@ -195,12 +245,19 @@ def _child(
 
 
 def measure(
-    kind: str, src: Path, dst: Path, k: int | None = None, codec: str | None = None
+    kind: str,
+    src: Path,
+    dst: Path,
+    k: int | None = None,
+    codec: str | None = None,
+    profile_to: Path | None = None,
 ) -> dict[str, Any]:
-    """Run one measurement in a fresh process (spawned: its peak RSS is its own)."""
+    """Run one measurement in a fresh process (spawned: its peak RSS is its own); a restore
+    with ``profile_to`` runs under the profilers (see ``profiled``)."""
     ctx = mp.get_context("spawn")
     queue: mp.Queue = ctx.Queue()
-    proc = ctx.Process(target=_child, args=(kind, str(src), str(dst), k, codec, queue))
+    prof = str(profile_to) if profile_to is not None else None
+    proc = ctx.Process(target=_child, args=(kind, str(src), str(dst), k, codec, prof, queue))
     proc.start()
     while True:
         try:
@@ -236,7 +293,16 @@ def main() -> int:
     parser.add_argument("--codec", default=None, choices=("libx264", "libx265", "prores", "ffv1"))
     parser.add_argument("--long-minutes", type=float, default=0.0)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="profile each restore run (its fps then include the profilers' cost) into DIR",
+    )
     args = parser.parse_args()
+    if args.profile is not None:
+        args.profile.mkdir(parents=True, exist_ok=True)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else cpu_name()
     print(
         f"{time.strftime('%Y-%m-%d')}, {device}, {mp.cpu_count()} CPU threads, "
@@ -255,15 +321,20 @@ def main() -> int:
                 inputs.append((label, src))
         for label, src in inputs:
             runs = {}
+            slug = "".join(c if c.isalnum() else "-" for c in label)
+
+            def prof(run: str, slug: str = slug) -> Path | None:
+                return args.profile / f"{slug}-{run}.txt" if args.profile else None
+
             if "transcode" in args.runs:
                 runs["transcode"] = measure("transcode", src, tmp / "t.mp4")
             if "restore" in args.runs:
                 runs["restore (defaults)"] = measure(
-                    "restore", src, tmp / f"r{out}", codec=args.codec
+                    "restore", src, tmp / f"r{out}", codec=args.codec, profile_to=prof("restore")
                 )
             if "k1" in args.runs:
                 runs["restore, keyframe interval 1"] = measure(
-                    "restore", src, tmp / f"r1{out}", 1, args.codec
+                    "restore", src, tmp / f"r1{out}", 1, args.codec, prof("k1")
                 )
             results[label] = runs
             if src.parent == tmp:
