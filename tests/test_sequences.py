@@ -468,3 +468,25 @@ def test_a_scan_folder_without_sequence_gets_a_hint(tmp_path: Path, config: Rest
             photos / f"img_{k:04d}.png", (scan_luma(k) >> 8).astype(np.uint8), "gray", "png"
         )
     assert restore(photos, tmp_path / "out2", config).warnings == []
+
+
+def test_keyframes_of_a_pattern_guide_its_restore(tmp_path: Path, config: RestoreConfig) -> None:
+    """``filmcolor keyframes`` takes a pattern: one timecode-named gray PNG per shot, times
+    from the first scan; coloured and passed back with --references, it guides the
+    sequence's restore from its first frame."""
+    pattern = make_dpx_scans(tmp_path / "scans", count=6)
+    keys = tmp_path / "keys"
+    args = ["keyframes", str(pattern), "-o", str(keys)]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    pictures = sorted(p.name for p in keys.glob("*.png"))
+    assert pictures == ["00-00-00.000.png"]
+    gray = read_picture_file(keys / pictures[0]).to_ndarray(format="gray")
+    assert gray.shape == (H, W)
+    red = np.stack([gray, gray // 3, gray // 3], -1).astype(np.uint8)
+    encode_picture(keys / pictures[0], red, "rgb24", "png")
+    guided = dataclasses.replace(
+        config, guide=dataclasses.replace(config.guide, references_dir=str(keys))
+    )
+    report = restore(str(pattern), tmp_path / "film.mkv", guided)
+    assert report.guide is not None and report.guide["frames_guided"] == 6

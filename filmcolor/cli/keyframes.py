@@ -55,7 +55,8 @@ def keyframes(
     time (HH-MM-SS.mmm.png); colour some of them in any image editor, keeping the names, and
     pass the folder back: 'filmcolor restore INPUT -o OUT --references DIR' (pictures
     left gray are passed over). The decoded picture is exported as stored: no display
-    rotation.
+    rotation. INPUT may be an image sequence's pattern ('scans/reel_%06d.dpx'): its times
+    count from the first scan, as restore reads them.
     """
     from ..guide.keyframes import export_keyframes
 

@@ -42,6 +42,7 @@ from ..jsonfile import read_json
 from ..media.decode import DecodeStats, LumaFrame, iter_media
 from ..media.kinds import is_image_path
 from ..media.probe import MediaInfo, open_input, probe
+from ..media.sequence import find_sequence, is_pattern
 from ..model.colorizer import render_shape, resize_L
 from ..temporal.cuts import CutDetector
 from .sources import format_timecode, parse_timecode
@@ -162,8 +163,9 @@ def export_keyframes(
     temporal: TemporalConfig | None = None,
     max_pixels: int = LimitsConfig().max_pixels,
 ) -> list[KeyframeInfo]:
-    """Write one gray PNG per shot of the video ``src`` into ``out_dir`` (see the module
-    docstring) and ``keyframes.json``; return what was written, in time order.
+    """Write one gray PNG per shot of the video ``src`` (or image sequence: a pattern such
+    as ``scans/reel_%06d.dpx``) into ``out_dir`` (see the module docstring) and
+    ``keyframes.json``; return what was written, in time order.
 
     Args:
         pick: ``first``: each shot's first frame; ``sharpest``: its frame with the largest
@@ -179,10 +181,14 @@ def export_keyframes(
         UsageError: ``out_dir`` is a file or holds an earlier export. MediaError: nothing
         decodable.
     """
-    src_p, out_p = Path(src), Path(out_dir)
+    out_p = Path(out_dir)
     if pick not in ("first", "sharpest"):
         raise UsageError(f"pick must be 'first' or 'sharpest', not {pick!r}")
-    if is_image_path(src_p):
+    # an image sequence's pattern (scans/reel_%06d.dpx) is one film; its timecodes count
+    # from the first scan, as a restore of it reads them
+    sequence = is_pattern(src) and not Path(src).exists()
+    src_p = find_sequence(src, max_pixels=max_pixels) if sequence else Path(src)
+    if isinstance(src_p, Path) and is_image_path(src_p):
         raise UsageError(f"{src_p}: is an image; keyframes takes a video (colour the image)")
     temporal = temporal or TemporalConfig()
     info = probe(src_p, max_pixels)
