@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -69,3 +72,13 @@ def assert_one_line_error(err: str, *words: str) -> None:
     assert lines[0].startswith("filmcolor: error: ")
     for word in words:
         assert word in lines[0], lines[0]
+
+
+def kill_group(proc: subprocess.Popen[bytes]) -> None:
+    """Kill a process started with ``start_new_session`` and everything in its group (a
+    daemon and its workers), then reap it."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait(timeout=10)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import TEST_RENDER
+from conftest import TEST_RENDER, kill_group
 
 
 class Server:
@@ -66,8 +64,4 @@ def servers(tmp_path: Path, weights: Path) -> Iterator[Callable[..., Server]]:
 
     yield start
     for s in started:  # the server and its workers share its process group
-        try:
-            os.killpg(s.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        s.proc.wait(timeout=10)
+        kill_group(s.proc)

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_RENDER
+from conftest import TEST_RENDER, kill_group
 from mediagen import make_image, make_video
 
 from filmcolor.cli import main
@@ -125,11 +125,7 @@ def daemon(tmp_path: Path, const_weights: Path) -> Iterator[Callable[..., Daemon
 
     yield start
     for d in started:  # the daemon and its workers share its process group
-        try:
-            os.killpg(d.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-        d.proc.wait(timeout=10)
+        kill_group(d.proc)
 
 
 def pid_gone(pid: int) -> bool:

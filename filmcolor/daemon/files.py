@@ -29,24 +29,30 @@ STAGING_MARKER = ".filmcolor-staging"
 STAGED = re.compile(r"\.?\d+-.+")
 
 
+def place_new(src: Path, dst: Path) -> bool:
+    """Give ``dst`` the contents of ``src`` unless ``dst`` is taken (then False): an atomic
+    no-clobber hard link where the filesystem allows one, else a copy that keeps the mtime.
+    ``src`` stays; the caller removes it once the rest of its move is done."""
+    try:
+        os.link(src, dst, follow_symlinks=False)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
+            raise
+        shutil.copy2(src, dst)
+    return True
+
+
 def move_unique(src: Path, folder: Path) -> Path:
     """Move ``src`` into ``folder`` without replacing anything: ``NAME``, else ``STEM-2``,
-    ``STEM-3``… Same filesystem: an atomic no-clobber link + unlink; else a copy."""
+    ``STEM-3``… (``place_new``, then an unlink)."""
     folder.mkdir(parents=True, exist_ok=True)
     stem, ext = src.stem, src.suffix
     for k in range(1, 10_000):
         dst = folder / (src.name if k == 1 else f"{stem}-{k}{ext}")
-        if os.path.lexists(dst):
+        if os.path.lexists(dst) or not place_new(src, dst):
             continue
-        try:
-            os.link(src, dst, follow_symlinks=False)
-        except FileExistsError:
-            continue
-        except OSError as exc:
-            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                raise
-            shutil.move(src, dst)
-            return dst
         src.unlink()
         return dst
     raise OSError(f"{folder}: no free name for {src.name}")

@@ -21,11 +21,9 @@ same no-clobber rules as the daemon.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import os
 import re
-import shutil
 import sqlite3
 import threading
 import uuid
@@ -35,7 +33,7 @@ from typing import Any
 from ..config import LimitsConfig
 from ..errors import FilmcolorError, InputError
 from ..media.kinds import is_image_path, is_video_path
-from .files import same_version
+from .files import place_new, same_version
 from .jobs import Job, JobStore
 from .logs import event, format_fields
 from .presets import check_job_settings
@@ -249,14 +247,8 @@ class JobQueue:
                 reopened = self.store.reopen(job.id, str(final))
             except sqlite3.IntegrityError:  # another job holds this path, size and mtime
                 continue
-            try:
-                os.link(source, final, follow_symlinks=False)
-            except FileExistsError:
+            if not place_new(source, final):  # a copy keeps the mtime: the job's key
                 continue
-            except OSError as exc:
-                if exc.errno not in (errno.EXDEV, errno.EPERM, errno.ENOTSUP, errno.EMLINK):
-                    raise
-                shutil.copy2(source, final)  # keeps the mtime: the job's key
             source.unlink()
             with contextlib.suppress(OSError):
                 source.with_name(source.name + ".error.json").unlink()
