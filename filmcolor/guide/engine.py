@@ -321,7 +321,8 @@ class Guide:
             L_t = torch.from_numpy(np.ascontiguousarray(L_ref))[None, None]
             keys = self.colorizer.keys(L_t)[0]
         ones = np.ones(L_ref.shape, np.float32)
-        self.memory.add_reference(make_entry(keys, a.layer.ab, L_ref, ones, a.shot_start))
+        frame = a.info["frame"]
+        self.memory.add_reference(make_entry(keys, a.layer.ab, L_ref, ones, a.shot_start, frame))
 
     def _hint_pass(self, frames: FrameSource, time_base: Fraction) -> None:
         """One decode of the film (until every hint has its frame): each hint starts at the

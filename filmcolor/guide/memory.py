@@ -133,13 +133,20 @@ class Entry:
     shot: int
     #: How many frame cells have matched it so far, for eviction.
     used: float = 0.0
+    #: A frame reference's frame number (None: a keyframe).
+    frame: int | None = None
 
 
 def make_entry(
-    keys: torch.Tensor, ab: np.ndarray, L: np.ndarray, conf: np.ndarray, shot: int
+    keys: torch.Tensor,
+    ab: np.ndarray,
+    L: np.ndarray,
+    conf: np.ndarray,
+    shot: int,
+    frame: int | None = None,
 ) -> Entry:
     """An entry from its ``(C, gh, gw)`` keys, ``(2, h, w)`` ab, ``(h, w)`` L and ``(h, w)``
-    value confidence in [0, 1]."""
+    value confidence in [0, 1]; ``frame``: a frame reference's frame number."""
     c, gh, gw = keys.shape
     planes = np.ascontiguousarray(
         np.concatenate([ab, L[None], conf[None]]).transpose(1, 2, 0), dtype=np.float32
@@ -151,7 +158,8 @@ def make_entry(
         .T
     )  # (n, 3): cell ab and value confidence
     cell_ab = pooled[:, :2].contiguous().to(flat.device)
-    return Entry(flat, (gh, gw), planes, cell_ab, (pooled[:, 2] >= SURE_CELL).to(flat.device), shot)
+    sure = (pooled[:, 2] >= SURE_CELL).to(flat.device)
+    return Entry(flat, (gh, gw), planes, cell_ab, sure, shot, frame=frame)
 
 
 @dataclass(slots=True)
@@ -278,11 +286,14 @@ class ReferenceMemory:
     ) -> bool:
         """Consider frame ``index`` of the current shot (its keys, L, guided output ab and
         guided confidence) as a keyframe; True if it was added: at least ``KEYFRAME_EVERY``
-        frames after the last one, and only in shots a reference steers."""
+        frames after the last one, and only in shots a reference steers. A reference's own
+        frame counts as one but is not copied (it would repeat the reference)."""
         last = self._last_keyframe
         if not self.active() or (last is not None and index - last < KEYFRAME_EVERY):
             return False
         self._last_keyframe = index
+        if any(e.frame == index for e in self.references):
+            return False
         value = conf + (1.0 - conf) * NEWCOMER_CONF
         self.keyframes.append(make_entry(keys, ab, L, value, self._shot))
         self._joined = None
