@@ -41,6 +41,7 @@ from .media.decode import DecodeStats, DecodeWindow, LumaFrame, iter_media
 from .media.encode import (
     FieldFlags,
     OutputFormat,
+    aspect_warning,
     build_frame,
     choose_output_format,
     configure_video_stream,
@@ -181,6 +182,8 @@ def restore_video(
     config = dataclasses.replace(config, temporal=temporal_cfg)  # the report shows what ran
     if pattern is None:
         fmt, warnings = choose_output_format(info, config.encode)
+        if (aspect := aspect_warning(info, config.encode, dst)) is not None:
+            warnings.append(aspect)
     else:
         fmt, warnings = output_format(info, pattern), []
     report = RestoreReport(input=str(src), output=str(dst), kind="video", warnings=warnings)

@@ -372,8 +372,14 @@ def test_sample_aspect_ratio_is_kept(tmp_path: Path, const_config) -> None:
             frame.pict_type = av.video.frame.PictureType.NONE
             out.mux(vs.encode(frame))
         out.mux(vs.encode())
-    run(tmp_path / "sar.mkv", dst, const_config)
+    report = run(tmp_path / "sar.mkv", dst, const_config)
     assert probe(dst).sample_aspect_ratio == Fraction(12, 11)
+    assert not any("aspect" in w for w in report.warnings)
+    # FFV1 in Matroska cannot carry it here: said, not silently dropped
+    report = run(tmp_path / "sar.mkv", tmp_path / "ffv1.mkv", const_config, codec="ffv1")
+    assert probe(tmp_path / "ffv1.mkv").sample_aspect_ratio is None
+    (warning,) = [w for w in report.warnings if "aspect" in w]
+    assert "12:11" in warning and "prores" in warning
 
 
 def test_timecode_track_is_kept_as_the_video_timecode(tmp_path: Path, const_config) -> None:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from pathlib import Path
 
 import av
 import av.filter
@@ -151,6 +152,21 @@ def x264_lookahead(width: int, height: int, bit_depth: int, preset: str) -> int 
     frame = width * height * 2.75 * (1 if bit_depth <= 8 else 2)
     frames = max(10, int((X264_LOOKAHEAD_MB << 20) / frame))
     return frames if frames < X264_LOOKAHEAD.get(preset, 40) else None
+
+
+def aspect_warning(info: MediaInfo, config: EncodeConfig, dst: Path) -> str | None:
+    """A warning when output ``dst`` cannot keep ``info``'s pixel aspect ratio (None when it
+    can): FFV1 carries none in its own stream, and Matroska writes the one of the container's
+    stream record, which PyAV leaves unset (the H.264/HEVC streams carry theirs; MOV and MP4
+    take the encoder's)."""
+    sar = info.sample_aspect_ratio
+    if not sar or sar == 1 or config.codec != "ffv1" or dst.suffix.lower() not in (".mkv", ".mka"):
+        return None
+    return (
+        f"pixel aspect ratio {sar.numerator}:{sar.denominator} is not written with FFV1 in "
+        f"{dst.suffix}: players will show square pixels; use --codec prores (.mov) or "
+        "libx264 to keep it"
+    )
 
 
 def configure_video_stream(
