@@ -450,10 +450,10 @@ def _fit_motion(
                 frame, ref, warp, cv2.MOTION_HOMOGRAPHY, criteria, None, 1
             )
             fine = warp.astype(np.float64)
-        except cv2.error:  # no convergence (a flat picture): the cells' fit
+        except cv2.error:  # no convergence (a flat picture): the fit it started from
             fine = start
-        if _agreeing(fine, src, dst) < 0.9 * agree:  # aligned onto something else
-            fine = start
+        if not np.isfinite(fine).all() or _agreeing(fine, src, dst) < 0.9 * agree:
+            fine = start  # degenerate, or aligned onto something else
         fits[r] = last[r] = fine
     return fits
 
