@@ -45,18 +45,24 @@ def psnr(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
     return float(10 * np.log10(255.0**2 / err[mask].mean()))
 
 
-def motion_to_first(first: np.ndarray, frame: np.ndarray) -> np.ndarray:
-    """The 3×3 homography from ``frame``'s pixels to ``first``'s (``(H, W)`` uint8 luma)."""
-    orb = cv2.ORB_create(4000)
-    k0, d0 = orb.detectAndCompute(first, None)
-    k1, d1 = orb.detectAndCompute(frame, None)
-    matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, d0)
-    p1 = np.float32([k1[m.queryIdx].pt for m in matches])
-    p0 = np.float32([k0[m.trainIdx].pt for m in matches])
-    hom, _ = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)
-    if hom is None:
-        raise SystemExit("no camera motion found: is COLOUR a single shot?")
-    return hom
+class MotionToFirst:
+    """The camera's motion since the first frame, from ORB features matched to it."""
+
+    def __init__(self, first: np.ndarray) -> None:
+        """``first``: the first frame's ``(H, W)`` uint8 luma."""
+        self.orb = cv2.ORB_create(4000)
+        self.points, self.descriptors = self.orb.detectAndCompute(first, None)
+
+    def __call__(self, frame: np.ndarray) -> np.ndarray:
+        """The 3×3 homography from ``frame``'s pixels (``(H, W)`` uint8 luma) to the first's."""
+        k1, d1 = self.orb.detectAndCompute(frame, None)
+        matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, self.descriptors)
+        p1 = np.float32([k1[m.queryIdx].pt for m in matches])
+        p0 = np.float32([self.points[m.trainIdx].pt for m in matches])
+        hom, _ = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)
+        if hom is None:
+            raise SystemExit("no camera motion found: is COLOUR a single shot?")
+        return hom
 
 
 def lab(rgb: np.ndarray) -> np.ndarray:
@@ -86,22 +92,22 @@ def main() -> None:
     ys, xs = np.mgrid[0:h, 0:w]
     grid = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)])
     ab0 = lab(truth[0])[..., 1:]
+    motion = MotionToFirst(gray[0])
     rh = max(1, round(h * RENDER_WIDTH / w))
     rows: dict[str, dict[str, list[float]]] = {}
     for name, indices in groups.items():
         stats: dict[str, list[float]] = {}
         for t in indices:
-            q = motion_to_first(gray[0], gray[t]) @ grid
+            q = motion(gray[t]) @ grid
             qx = (q[0] / q[2]).reshape(h, w).astype(np.float32)
             qy = (q[1] / q[2]).reshape(h, w).astype(np.float32)
             shown = (qx >= MARGIN) & (qx < w - MARGIN) & (qy >= MARGIN) & (qy < h - MARGIN)
             stats.setdefault("shown", []).append(float(shown.mean()))
-            L = lab(truth[t])[..., :1]
+            lab_t = lab(truth[t])
+            L = lab_t[..., :1]
             warped = rgb(np.dstack([L, cv2.remap(ab0, qx, qy, cv2.INTER_LINEAR)]))
             stats.setdefault("warp", []).append(psnr(warped, truth[t], shown))
-            small = cv2.resize(
-                lab(truth[t])[..., 1:], (RENDER_WIDTH, rh), interpolation=cv2.INTER_AREA
-            )
+            small = cv2.resize(lab_t[..., 1:], (RENDER_WIDTH, rh), interpolation=cv2.INTER_AREA)
             back = cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR)
             stats.setdefault("render", []).append(psnr(rgb(np.dstack([L, back])), truth[t], shown))
             everything = np.ones_like(shown)

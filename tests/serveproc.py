@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from conftest import TEST_RENDER, kill_group
+from conftest import TEST_RENDER, kill_group, wait_for
 
 
 class Server:
@@ -22,17 +21,6 @@ class Server:
     def events(self) -> list[dict[str, Any]]:
         text = self.log.read_text(encoding="utf-8", errors="replace")
         return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str) -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
 
 
 def servers(tmp_path: Path, weights: Path) -> Iterator[Callable[..., Server]]:

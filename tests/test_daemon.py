@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from conftest import TEST_RENDER, kill_group
+from conftest import TEST_RENDER, kill_group, wait_for
 from mediagen import make_image, make_video
 
 from filmcolor.cli import main
@@ -34,17 +34,6 @@ from filmcolor.daemon.watcher import (
 )
 
 FAST = ("--settle", "0.3", "--poll", "0.2", "--backoff", "0.2")
-
-
-def wait_for(condition: Callable[[], Any], timeout: float = 30.0, what: str = "") -> Any:
-    """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:g} s waiting for {what or condition}")
 
 
 def rows(state: Path) -> list[dict[str, Any]]:

@@ -23,9 +23,9 @@ import warnings
 
 import httpx
 from click.testing import CliRunner
-from conftest import TEST_RENDER
+from conftest import TEST_RENDER, wait_for
 from mediagen import make_image, make_video
-from serveproc import Server, servers, wait_for
+from serveproc import Server, servers
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx works the same here
     warnings.simplefilter("ignore")

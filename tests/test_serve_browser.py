@@ -13,8 +13,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 from mediagen import make_video
-from serveproc import Server, servers, wait_for
+from serveproc import Server, servers
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
 
