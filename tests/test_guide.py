@@ -359,3 +359,23 @@ def test_reference_and_hint_on_a_still_image(tmp_path: Path, const_config: Resto
     outside = out[1:, 10:20, 10:20].mean(axis=(1, 2))
     assert float(np.linalg.norm(inside - blue)) < float(np.linalg.norm(outside - blue)) - 30
     assert float(np.linalg.norm(outside - np.array(CONST_AB))) < 5.0
+
+
+def test_luma_correlation_is_pearson_without_blas(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reference's luma correlation is Pearson's r, computed without a BLAS call (one
+    leaves OpenBLAS's threads spinning, taking a core from the model right after it)."""
+    from filmcolor.guide import engine
+
+    rng = np.random.default_rng(3)
+    a = rng.random((40, 56)).astype(np.float32) * 100
+    b = 0.6 * a + rng.random((40, 56)).astype(np.float32) * 40
+    want = float(np.corrcoef(a.ravel(), b.ravel())[0, 1])
+
+    def no_blas(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("a BLAS call")
+
+    monkeypatch.setattr(np, "dot", no_blas)
+    monkeypatch.setattr(np, "matmul", no_blas)
+    monkeypatch.setattr(np, "inner", no_blas)
+    assert engine.luma_correlation(a, b) == pytest.approx(want, abs=1e-9)
+    assert engine.luma_correlation(a, np.full_like(a, 7.0)) == 0.0

@@ -112,8 +112,10 @@ def luma_correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two ``(h, w)`` luma pictures (−1…1; 0 when either is flat)."""
     a = a.astype(np.float64).ravel() - float(a.mean())
     b = b.astype(np.float64).ravel() - float(b.mean())
-    den = float(np.sqrt(np.dot(a, a) * np.dot(b, b)))
-    return float(np.dot(a, b) / den) if den > 1e-9 else 0.0
+    # products and sums, not ``np.dot``: a BLAS call leaves OpenBLAS's worker threads
+    # spinning for a while afterwards, which took a core from the model's first batch
+    den = float(np.sqrt(np.square(a).sum() * np.square(b).sum()))
+    return float(np.multiply(a, b).sum() / den) if den > 1e-9 else 0.0
 
 
 def align_reference(
