@@ -389,6 +389,7 @@ SOURCES: dict[str, Source] = {
             "python3-mecavideo",
             "8.0~rc5-1",
             "CC-BY-SA-3.0 (example videos, Benoit Markey)",
+            # balle1-vp9.avi stays out: it is a report clip of benchmarks/reference.py
             video.cands_video(
                 "usr/share/pymecavideo/data/video",
                 {"g1.avi": 2, "g2.avi": 2, "balle-jbart.mp4": 2},
