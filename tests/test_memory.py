@@ -273,3 +273,35 @@ def test_a_picture_of_another_scene_restyles_only_when_asked(tmp_path: Path, sco
         assert change > 5.0, change
     else:
         assert change == 0.0, change
+
+
+def test_a_cell_reads_a_keyframe_only_where_no_reference_matches_well() -> None:
+    """Cells that match the reference well read the reference, even when a keyframe matches
+    them better still; the others read the keyframe that matches them."""
+    gh, gw, c = 2, 6, 3
+    h, w = gh * 8, gw * 8
+    e1, e2 = torch.tensor([1.0, 0.0, 0.0]), torch.tensor([0.0, 1.0, 0.0])
+    near_e1 = torch.nn.functional.normalize(e1 + 0.1 * e2, dim=0)
+
+    def grid(left: torch.Tensor, right: torch.Tensor) -> torch.Tensor:
+        keys = torch.empty(c, gh, gw)
+        keys[:, :, : gw // 2] = left[:, None, None]
+        keys[:, :, gw // 2 :] = right[:, None, None]
+        return keys
+
+    L = np.full((h, w), 50.0, np.float32)
+    ones = np.ones((h, w), np.float32)
+    ab_ref = np.stack([np.full((h, w), 20.0), np.zeros((h, w))]).astype(np.float32)
+    ab_key = np.stack([np.full((h, w), -20.0), np.full((h, w), 30.0)]).astype(np.float32)
+    memory = mem.ReferenceMemory(luma_sigma=10.0)
+    memory.add_reference(mem.make_entry(grid(e1, e1), ab_ref, L, ones, 0, frame=0))
+    memory.start_shot(0)
+    assert memory.offer_keyframe(1, grid(near_e1, e2), L, ab_key, ones)
+    # left: the reference matches at 0.995 (the keyframe at 1.0); right: only the keyframe
+    read = memory.read(grid(near_e1, e2), L)
+    assert read.colour is not None
+    ab, conf = read.colour
+    left, right = ab[:, :, : w // 2 - 4], ab[:, :, w // 2 + 4 :]
+    np.testing.assert_allclose(left.reshape(2, -1).mean(axis=1), [20.0, 0.0], atol=1e-3)
+    np.testing.assert_allclose(right.reshape(2, -1).mean(axis=1), [-20.0, 30.0], atol=1e-3)
+    assert float(conf.min()) > 0.9
