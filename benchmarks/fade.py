@@ -53,15 +53,18 @@ class MotionToFirst:
         self.orb = cv2.ORB_create(4000)
         self.points, self.descriptors = self.orb.detectAndCompute(first, None)
 
-    def __call__(self, frame: np.ndarray) -> np.ndarray:
-        """The 3×3 homography from ``frame``'s pixels (``(H, W)`` uint8 luma) to the first's."""
+    def __call__(self, frame: np.ndarray) -> np.ndarray | None:
+        """The 3×3 homography from ``frame``'s pixels (``(H, W)`` uint8 luma) to the first's;
+        None where too few features match (a flat or dark frame, another shot)."""
         k1, d1 = self.orb.detectAndCompute(frame, None)
+        if d1 is None or self.descriptors is None:
+            return None
         matches = cv2.BFMatcher(cv2.NORM_HAMMING, crossCheck=True).match(d1, self.descriptors)
+        if len(matches) < 4:
+            return None
         p1 = np.float32([k1[m.queryIdx].pt for m in matches])
         p0 = np.float32([self.points[m.trainIdx].pt for m in matches])
         hom, _ = cv2.findHomography(p1, p0, cv2.RANSAC, 2.0)
-        if hom is None:
-            raise SystemExit("no camera motion found: is COLOUR a single shot?")
         return hom
 
 
@@ -98,7 +101,10 @@ def main() -> None:
     for name, indices in groups.items():
         stats: dict[str, list[float]] = {}
         for t in indices:
-            q = motion(gray[t]) @ grid
+            hom = motion(gray[t])
+            if hom is None:
+                raise SystemExit(f"frame {t}: no camera motion found: is COLOUR a single shot?")
+            q = hom @ grid
             qx = (q[0] / q[2]).reshape(h, w).astype(np.float32)
             qy = (q[1] / q[2]).reshape(h, w).astype(np.float32)
             shown = (qx >= MARGIN) & (qx < w - MARGIN) & (qy >= MARGIN) & (qy < h - MARGIN)

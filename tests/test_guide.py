@@ -7,8 +7,11 @@ constant ``CONST_AB`` everywhere, so any other colour in the output came from th
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import inspect
 import json
+import textwrap
 from fractions import Fraction
 from pathlib import Path
 
@@ -374,8 +377,11 @@ def test_luma_correlation_is_pearson_without_blas(monkeypatch: pytest.MonkeyPatc
     def no_blas(*_args: object, **_kwargs: object) -> None:
         raise AssertionError("a BLAS call")
 
-    monkeypatch.setattr(np, "dot", no_blas)
-    monkeypatch.setattr(np, "matmul", no_blas)
-    monkeypatch.setattr(np, "inner", no_blas)
+    for name in ("dot", "matmul", "inner", "vdot", "einsum", "tensordot"):
+        monkeypatch.setattr(np, name, no_blas)
+    monkeypatch.setattr(np.linalg, "norm", no_blas)
     assert engine.luma_correlation(a, b) == pytest.approx(want, abs=1e-9)
     assert engine.luma_correlation(a, np.full_like(a, 7.0)) == 0.0
+    # nor the ``@`` operator, which no patch reaches
+    tree = ast.parse(textwrap.dedent(inspect.getsource(engine.luma_correlation)))
+    assert not any(isinstance(node, ast.MatMult) for node in ast.walk(tree))

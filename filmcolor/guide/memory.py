@@ -33,8 +33,10 @@ of the shot; a moved object reads it where it has moved. The per-pixel confidenc
 
 with ΔL the frame's L minus the sampled entry L after removing a global brightness change:
 a correspondence that lands on different luma (a wrong match, a motion boundary at 8-pixel
-resolution) is given to the carried colour and the model. The match is the best over every
-entry the frame may read, so each pixel takes its colour from the entry it resembles most.
+resolution) is given to the carried colour and the model. The match is the best over the
+references the frame may read; a cell that matches none of them well (``s < S_HIGH``) takes
+a keyframe's cell instead where one is closer, so that what entered the picture later keeps
+its colour while what the reference shows reads the reference itself.
 
 The cells' matches are whole 8-pixel steps. Every ``GLOBAL_EVERY`` frames each reference
 also gets a *global* candidate: the homography that carries the frame onto it (RANSAC over
@@ -47,8 +49,10 @@ entries' cells that a reference coloured (``match.match_colour``'s rule, on the 
 already computed): regions that moved too far or changed too much for the exact read still
 lean towards the reference's colours.
 
-**Cost.** Per frame: one ``(n_frame × n_entries)`` product of keys (about 720 × 3,600 × 152
-at render size 160×288 with 4 keyframes), the soft read's softmax over the references' cells,
+**Cost.** Per frame: one ``(n_frame × n_reference_cells)`` product of keys (about 720 × 720 ×
+152 at render size 160×288 with one reference) and one of the cells no reference matches well
+with the keyframes' cells (at most 720 × 2,880 × 152 with 4 keyframes; on a static shot
+almost none), the soft read's softmax over the references' cells,
 and 7 (8 with the global candidate) single-plane ``remap`` s and box filters at render size for
 the candidates, and every ``GLOBAL_EVERY`` frames one homography fit and alignment per
 reference (about 7 ms on a CPU at 160×288); the keys of
@@ -264,17 +268,17 @@ class ReferenceMemory:
                     best, idx = torch.where(better, value, best), torch.where(better, where, idx)
         if best is None:
             return Read(None, None, scene)
-        rows = torch.nonzero(best < S_HIGH)[:, 0] if self.keyframes else torch.zeros(0)
-        if len(rows):
+        if self.keyframes:
             # a cell that matches a reference well reads the reference itself, not a keyframe
             # (a keyframe is a copy of a copy: read in its place, colour would drift; on the
             # tuning clips 35.69 dB against 35.57 for the best match over all entries); so
             # only the other cells are compared with the keyframes
-            value, where = (q[rows] @ keys_all[n_ref:].T).max(dim=1)
-            better = value > best[rows]
-            best, idx = best.clone(), idx.clone()
-            best[rows] = torch.where(better, value, best[rows])
-            idx[rows] = torch.where(better, where + n_ref, idx[rows])
+            rows = torch.nonzero(best < S_HIGH)[:, 0]
+            if len(rows):
+                value, where = (q[rows] @ keys_all[n_ref:].T).max(dim=1)
+                better = value > best[rows]
+                best[rows] = torch.where(better, value, best[rows])
+                idx[rows] = torch.where(better, where + n_ref, idx[rows])
         colour = self._sample(joined, best, idx, (gh, gw), L, flow)
         # the soft read: attention over the references' cells (the keyframes' sure cells are
         # copies of them; on the tuning clips 35.73 dB without them, 35.69 with, and faster)
