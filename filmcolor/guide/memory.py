@@ -366,7 +366,7 @@ class ReferenceMemory:
         if self._reads % GLOBAL_EVERY == 0:
             n_ref = len(self.references)
             for r, hom in _fit_motion(cells, s, n_ref, L, atlas_L, self._motion).items():
-                mx, my = _homography_map(hom, gx, gy)
+                mx, my = homography_map(hom, gx, gy)
                 mx = np.clip(mx, 0, w - 1) + np.float32(r * w)
                 my = np.clip(my, 0, h - 1)
                 maps.append((mx, my, cv2.remap(atlas_L, mx, my, interpolation=cv2.INTER_LINEAR)))
@@ -474,7 +474,7 @@ def _agreeing(hom: np.ndarray, src: np.ndarray, dst: np.ndarray) -> int:
     return int((np.hypot(moved[:, 0], moved[:, 1]) <= GLOBAL_TOLERANCE).sum())
 
 
-def _homography_map(
+def homography_map(
     hom: np.ndarray, gx: np.ndarray, gy: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where ``hom`` (3×3) takes the pixels ``gx``, ``gy``: ``(h, w)`` float32 x and y."""
