@@ -1,5 +1,5 @@
 """Vividness: the setting (option, TOML key, bounds), what --look does to it, and
-benchmarks/eval_model.py's --split and --vividness."""
+benchmarks/eval_model.py's --split, --vividness and --saturation."""
 
 from __future__ import annotations
 
@@ -175,6 +175,35 @@ def test_eval_model_split_and_vividness(
     assert cf[0] < cf[1]
     # baselines do not depend on the model
     assert low["results"]["gray (ab = 0)"] == high["results"]["gray (ab = 0)"]
+
+
+@pytest.mark.slow
+def test_eval_model_saturation_and_the_difference_of_means(
+    corpus: Path, class_weights: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reports = {}
+    for saturation in ("0", "1", "1.5"):
+        out = tmp_path / f"s{saturation}.json"
+        with pytest.raises(SystemExit) as exit_:
+            _eval_model(
+                monkeypatch,
+                *("--corpus", str(corpus), "--weights", str(class_weights), "--split", "val"),
+                *("--saturation", saturation, "--json", str(out)),
+            )
+        assert exit_.value.code == 0
+        reports[saturation] = json.loads(out.read_text())
+    assert [reports[s]["saturation"] for s in ("0", "1", "1.5")] == [0.0, 1.0, 1.5]
+    ours = {s: r["results"]["filmcolor"] for s, r in reports.items()}
+    truth = ours["1"]["colorfulness_reference"]
+    assert ours["0"]["colorfulness_candidate"] < 1.0  # a chroma factor of 0 is gray
+    assert ours["0"]["delta_mean_colorfulness"] == pytest.approx(truth, abs=1.0)
+    assert ours["1"]["colorfulness_candidate"] + 1 < ours["1.5"]["colorfulness_candidate"]
+    for r in (*ours.values(), reports["1"]["results"]["mean ab per L"]):
+        # the papers' ΔCF: the difference of the split's means, never above the per-photo one
+        assert r["delta_mean_colorfulness"] == pytest.approx(
+            abs(r["colorfulness_candidate"] - r["colorfulness_reference"])
+        )
+        assert r["delta_mean_colorfulness"] <= r["delta_colorfulness"] + 1e-9
 
 
 def test_eval_model_refuses_an_empty_split(
