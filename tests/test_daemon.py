@@ -23,7 +23,12 @@ from mediagen import make_image, make_video
 
 from filmcolor.cli import main
 from filmcolor.daemon.jobs import JobStore
-from filmcolor.daemon.service import WatchOptions, WatchService, default_state_path
+from filmcolor.daemon.service import (
+    WatchOptions,
+    WatchService,
+    _WorkerHandle,
+    default_state_path,
+)
 from filmcolor.daemon.watcher import (
     Watcher,
     check_output_name,
@@ -312,7 +317,7 @@ def test_sigterm_exits_0_and_next_start_carries_on(
     wait_for(lambda: running("a.mp4"), 60, "a.mp4 running")
     d.proc.send_signal(signal.SIGTERM)
     assert d.wait(SLOW + 10) == 0
-    assert by_name(state)["a.mp4"][0]["status"] == "done"
+    assert by_name(state)["a.mp4"][0]["status"] == "done", d.events()
     # 2. SIGTERM mid-job with --grace 0: the job is stopped and queued again, exit 0
     d = daemon(in_dir, out, "--grace", "0")
     os.replace(tmp_path / "b.mp4", in_dir / "b.mp4")
@@ -320,7 +325,7 @@ def test_sigterm_exits_0_and_next_start_carries_on(
     d.proc.send_signal(signal.SIGTERM)
     assert d.wait(60) == 0
     (b,) = by_name(state)["b.mp4"]
-    assert b["status"] == "queued" and b["attempts"] == 0
+    assert b["status"] == "queued" and b["attempts"] == 0, d.events()
     assert_clean_output(out, {"a.mp4"})
     # 3. the next start carries on; SIGTERM while idle exits 0 too
     d = daemon(in_dir, out)
@@ -485,6 +490,58 @@ def test_startup_recovery_requeues_and_waits_out_orphan_workers(
     finally:
         orphan.kill()
         orphan.wait()
+
+
+def test_a_stop_that_lands_mid_pass_still_waits_out_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first SIGTERM may arrive while the loop scans the folder (not only while it
+    sleeps in select): the running job must still get its grace period, not be stopped at
+    once and queued again."""
+    in_dir, out = tmp_path / "in", tmp_path / "out"
+    in_dir.mkdir()
+    src = in_dir / "a.png"
+    make_image(src)
+    st = src.stat()
+    service = WatchService(WatchOptions(in_dir=in_dir, out_dir=out, grace=60))
+    service._check_folders()
+    service.store = JobStore(service.state)
+    job = service.store.add(str(src), st.st_size, st.st_mtime_ns, lambda i, t: "a.png")
+    assert job is not None
+    # a stand-in worker busy with the job: its pipe closes when it exits, 1.5 s from now
+    busy = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(1.5)"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert busy.stdout is not None
+    os.set_blocking(busy.stdout.fileno(), False)
+    claimed = service.store.claim(service.instance, os.getpid(), busy.pid)
+    assert claimed is not None
+    service.workers = [_WorkerHandle(busy, ready=True, job=claimed)]
+
+    class SignalWhileScanning:
+        def poll(self) -> list[Any]:
+            service.request_stop()  # as the SIGTERM handler does
+            return []
+
+        def next_wakeup(self) -> float:
+            return 1.0
+
+    interrupted: list[int] = []
+    monkeypatch.setattr(service, "_interrupt", lambda handles: interrupted.append(len(handles)))
+    try:
+        t0 = time.monotonic()
+        service._loop(SignalWhileScanning())  # type: ignore[arg-type]
+        waited = time.monotonic() - t0
+        assert interrupted == [], "the running job was stopped without its grace period"
+        assert waited >= 1.0  # it waited for the worker
+        again = service.store.get(job.id)
+        assert again is not None and again.status == "queued" and again.attempts == 0
+    finally:
+        busy.kill()
+        busy.wait()
+        service.store.close()
 
 
 # -- the watcher and output names ---------------------------------------------------------

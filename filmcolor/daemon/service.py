@@ -562,13 +562,7 @@ class WatchService:
         o = self.options
         last_beat = 0.0
         while True:
-            while self._signals:
-                event("stop_requested", signal=self._signals.pop(0))
-            stopping = self._stop_signals > 0
-            if stopping and self._stop_at is None:
-                self._stop_at = time.monotonic() + o.grace
-                busy = sum(h.job is not None for h in self.workers)
-                event("stopping", running_jobs=busy, grace=o.grace)
+            stopping = self._begin_stop()
             if not stopping:
                 for candidate in watcher.poll():
                     self._add(candidate)
@@ -578,19 +572,26 @@ class WatchService:
                 if handle.closed or handle.proc.poll() is not None:
                     self._reap(handle, stopping=stopping)
             self.workers = [h for h in self.workers if not h.closed and h.proc.poll() is None]
-            stopping = self._stop_signals > 0
+            # a signal may have landed during this pass: its grace starts now, not at once
+            stopping = self._begin_stop()
             if stopping:
                 busy = [h for h in self.workers if h.job is not None]
                 if not busy:
                     return
-                if self._stop_signals > 1 or time.monotonic() >= (self._stop_at or 0):
+                assert self._stop_at is not None
+                if self._stop_signals > 1 or time.monotonic() >= self._stop_at:
                     self._interrupt(busy)
                     return
             else:
                 while len(self.workers) < o.workers:
                     self.workers.append(self._spawn())
                 for handle in self.workers:
-                    while handle.ready and handle.job is None and self._dispatch(handle):
+                    while (
+                        handle.ready
+                        and handle.job is None
+                        and not self._stop_signals  # a signal just now: claim nothing more
+                        and self._dispatch(handle)
+                    ):
                         pass
             now = time.time()
             if now - last_beat >= 1.0:
@@ -598,6 +599,18 @@ class WatchService:
                 self._check_cancels()
                 last_beat = now
             self._wait(watcher, stopping)
+
+    def _begin_stop(self) -> bool:
+        """True once a stop was asked for; the first time, start the grace period."""
+        while self._signals:
+            event("stop_requested", signal=self._signals.pop(0))
+        if self._stop_signals == 0:
+            return False
+        if self._stop_at is None:
+            self._stop_at = time.monotonic() + self.options.grace
+            busy = sum(h.job is not None for h in self.workers)
+            event("stopping", running_jobs=busy, grace=self.options.grace)
+        return True
 
     def _add(self, candidate: Candidate) -> None:
         assert self.store is not None
