@@ -9,6 +9,7 @@ import json
 import os
 import signal
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -33,8 +34,8 @@ with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx works th
 
 from filmcolor.cli import main
 from filmcolor.config import ColorizeConfig, RestoreConfig
-from filmcolor.daemon.jobs import JobStore
-from filmcolor.daemon.queue import JobQueue
+from filmcolor.daemon.jobs import Job, JobStore
+from filmcolor.daemon.queue import JobConflict, JobQueue
 from filmcolor.serve import ServeSettings, create_app
 
 BASE = "http://127.0.0.1"
@@ -225,6 +226,71 @@ def test_retry_moves_a_quarantined_file_back_and_queues_the_same_job(env: Env, c
         (env.in_dir / "bad.mp4").unlink()
         res = client.post(f"/api/jobs/{job['id']}/retry", headers=POST)
         assert res.status_code == 409 and "upload it again" in res.json()["error"]
+
+
+def test_two_retries_of_one_job_at_once_move_its_file_back_once(env: Env, clip: bytes) -> None:
+    """A double click on Retry: two requests (two threads) for one quarantined job. One
+    moves the file back and queues the job; the other is refused. Neither may leave the
+    job held on a name it never filled."""
+    with env.client() as client:
+        job_id = upload(client, "bad.mp4", clip).json()["id"]
+    with env.store() as store:
+        store.claim("daemon-x", os.getpid())
+        failed = store.give_up(job_id, "it broke", 4)
+        env.failed.mkdir()
+        moved = env.failed / "bad.mp4"
+        os.rename(failed.path, moved)
+        store.set_moved(job_id, str(moved))
+    second: list[BaseException | Job] = []
+
+    def other_request() -> None:
+        try:
+            second.append(env.queue.retry(job_id))
+        except JobConflict as exc:
+            second.append(exc)
+
+    real_source, calls = env.queue.source, [0]
+
+    def source(job: Job) -> Path | None:
+        found = real_source(job)
+        calls[0] += 1
+        if calls[0] == 1:  # the first request found the file: the second one comes now
+            other = threading.Thread(target=other_request)
+            other.start()
+            other.join(timeout=1.0)
+            pending.append(other)
+        return found
+
+    pending: list[threading.Thread] = []
+    env.queue.source = source  # type: ignore[method-assign]
+    first = env.queue.retry(job_id)
+    for other in pending:
+        other.join(timeout=30)
+    assert first.status == "queued" and Path(first.path) == env.in_dir / "bad.mp4"
+    assert len(second) == 1 and isinstance(second[0], JobConflict), second
+    with env.store() as store:
+        row = store.get(job_id)
+        assert row is not None and row.status == "queued" and row.not_before <= time.time()
+        assert Path(row.path) == env.in_dir / "bad.mp4" and (env.in_dir / "bad.mp4").is_file()
+
+
+def test_uploads_retries_and_cancels_wake_the_daemon(tmp_path: Path, clip: bytes) -> None:
+    """Given the daemon's ``wake``, the queue calls it after each change the daemon acts
+    on (so a cancel stops a running job at once, not at the daemon's next look)."""
+    in_dir = tmp_path / "in"
+    in_dir.mkdir()
+    woken: list[int] = []
+    failed, out = in_dir / "failed", tmp_path / "out"
+    queue = JobQueue(tmp_path / "jobs.db", in_dir, out, failed, wake=lambda: woken.append(1))
+    part = queue.new_upload_path()
+    part.write_bytes(clip)
+    job = queue.submit(part, "a.mp4")
+    assert len(woken) == 1
+    assert queue.cancel(job.id).status == "cancelled" and len(woken) == 2
+    assert queue.retry(job.id).status == "queued" and len(woken) == 3
+    with pytest.raises(JobConflict):
+        queue.retry(job.id)
+    assert len(woken) == 3  # a refused request changes nothing
 
 
 def test_preview_png_of_a_job_and_its_columns(env: Env, clip: bytes) -> None:
@@ -446,7 +512,7 @@ def test_sigterm_mid_job_requeues_it_and_cancel_stops_a_running_job(
 ) -> None:
     s = server("--grace", "0")
     clip = tmp_path / "long.mp4"
-    make_video(clip, width=160, height=120, frames=240, rate=24)
+    make_video(clip, width=160, height=120, frames=960, rate=24)  # 8 s: stopped anyway
     with httpx.Client(base_url=s.url, timeout=30) as client:
         ids = []
         for name in ("a.mp4", "b.mp4"):

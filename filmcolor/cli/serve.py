@@ -128,6 +128,7 @@ def _serve(
             service.done_dir,
             watch_options.presets_dir,
             config.limits.max_pixels,
+            wake=service.wake,
         )
         settings = ServeSettings(
             config=config,

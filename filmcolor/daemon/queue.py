@@ -15,7 +15,8 @@ same no-clobber rules as the daemon.
 - **Retry** (failed or cancelled jobs): the source comes back from the quarantine folder
   into IN_DIR (its ``.error.json`` removed) and the same job is queued again with its
   attempts reset, held while the file moves.
-- **Cancel**: ``JobStore.cancel``; the daemon stops a running job's worker within a second.
+- **Cancel**: ``JobStore.cancel``; the daemon stops a running job's worker at its next pass
+  (at once when the queue was given the daemon's ``wake``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import re
 import sqlite3
 import threading
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +94,9 @@ class JobQueue:
     """The job table of one daemon, for threads other than the daemon's.
 
     ``in_dir``, ``out_dir``, ``failed_dir`` and ``done_dir`` as the ``WatchService``
-    resolved them (the job paths are compared as strings).
+    resolved them (the job paths are compared as strings); ``wake`` (``WatchService.wake``)
+    makes the daemon act on an upload, retry or cancel at once rather than at its next
+    look.
     """
 
     def __init__(
@@ -104,6 +108,7 @@ class JobQueue:
         done_dir: Path | None = None,
         presets_dir: Path | None = None,
         max_pixels: int | None = None,
+        wake: Callable[[], None] | None = None,
     ) -> None:
         self.state = state
         self.in_dir = in_dir
@@ -112,7 +117,11 @@ class JobQueue:
         self.done_dir = done_dir
         self.presets_dir = presets_dir
         self.max_pixels = max_pixels
+        self._wake = wake
         self._local = threading.local()
+        #: One retry at a time: two requests for one job (a double click) must not both
+        #: move its file back.
+        self._retrying = threading.Lock()
 
     @property
     def store(self) -> JobStore:
@@ -210,7 +219,7 @@ class JobQueue:
                 self.store.delete(job.id)
                 raise
             self._event("job_uploaded", job.id, path=str(final), size=st.st_size)
-            return self.store.release(job.id)
+            return self._woken(self.store.release(job.id))
         raise OSError(f"{self.in_dir}: no free name for {name}")
 
     # -- retry and cancel ----------------------------------------------------------------
@@ -218,6 +227,10 @@ class JobQueue:
     def retry(self, job_id: int) -> Job:
         """Queue a failed or cancelled job again (moving its source back from the
         quarantine). ``JobConflict`` when the job is in another state or its file is gone."""
+        with self._retrying:
+            return self._woken(self._retry(job_id))
+
+    def _retry(self, job_id: int) -> Job:
         job = self.job(job_id)
         if job.status not in ("failed", "cancelled"):
             raise JobConflict(f"job {job_id} is {job.status}; only failed or cancelled jobs retry")
@@ -233,6 +246,11 @@ class JobQueue:
             job = self._move_back(job, source)
         self._event("job_retried", job.id, path=job.path)
         return self.store.release(job.id)
+
+    def _woken(self, job: Job) -> Job:
+        if self._wake is not None:
+            self._wake()
+        return job
 
     def _move_back(self, job: Job, source: Path) -> Job:
         """Move a quarantined source back into IN_DIR under a free name and reopen its job
@@ -265,7 +283,7 @@ class JobQueue:
             self._event("job_cancelled", job.id, path=job.path)
         else:
             self._event("job_cancel_requested", job.id, path=job.path)
-        return cancelled
+        return self._woken(cancelled)
 
     def _event(self, name: str, job_id: int, **fields: Any) -> None:
         """Log a daemon event and keep it in the job's log (as the daemon does its own)."""

@@ -400,8 +400,9 @@ class WatchService:
             "dst": str(staged),
             "settings": settings,
         }
-        if not self._send(handle, message):
-            handle.closed = True
+        if not self._send(handle, message):  # the worker died before it got the job
+            handle.job, handle.closed = None, True
+            self._put_back(job, "its worker exited")
         return True
 
     def _handle_messages(self, handle: _WorkerHandle) -> None:
@@ -458,6 +459,18 @@ class WatchService:
         self.store.cancelled(job.id)
         event("job_cancelled", id=job.id, path=job.path)
 
+    def _put_back(self, job: Job, reason: str) -> None:
+        """A job its worker did not finish through no fault of the file (the daemon is
+        stopping, or the worker exited before it got the job): queued again without
+        counting the try, or ``cancelled`` when its cancellation was asked for meanwhile."""
+        assert self.store is not None
+        current = self.store.get(job.id)
+        if current is not None and current.cancel_requested:
+            self._cancelled(job)
+            return
+        self.store.requeue(job.id, count_attempt=False)
+        event("job_requeued", id=job.id, path=job.path, reason=reason)
+
     def _check_cancels(self) -> None:
         """Stop the workers of running jobs whose cancellation was asked for (SIGTERM:
         restore removes its temporary file; the job becomes ``cancelled`` when it exits)."""
@@ -473,6 +486,7 @@ class WatchService:
     def _reap(self, handle: _WorkerHandle, *, stopping: bool) -> None:
         """A worker whose pipe closed: wait for it, fail (or requeue) its job."""
         code = handle.proc.wait()
+        stopping = stopping or self._stop_signals > 0  # a signal may have landed mid-pass
         job, handle.job = handle.job, None
         if job is None:
             if not handle.ready and not stopping and self._exit_code == 0:
@@ -487,8 +501,7 @@ class WatchService:
             self._cancelled(job)
             return
         if stopping:
-            self.store.requeue(job.id, count_attempt=False)
-            event("job_requeued", id=job.id, path=job.path, reason="daemon stopping")
+            self._put_back(job, "daemon stopping")
             return
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
         self._failed_try(job, f"the worker process died ({how}) while restoring this file", 1)
@@ -501,7 +514,9 @@ class WatchService:
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b"x")
 
-    def _wake(self) -> None:
+    def wake(self) -> None:
+        """Make the loop look at the job table now: a cancel, retry or upload from another
+        thread (thread-safe; does nothing once the daemon has stopped)."""
         with contextlib.suppress(OSError):
             os.write(self._wake_w, b".")
 
@@ -520,6 +535,12 @@ class WatchService:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+            # only now: the handler and the watcher's thread may write to it until here,
+            # and a closed descriptor's number is reused by the next open() (the job table)
+            wake_w, self._wake_w = self._wake_w, -1
+            for fd in (self._wake_r, wake_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _run(self) -> int:
         o = self.options
@@ -544,7 +565,7 @@ class WatchService:
                 instance=self.instance,
                 mode="polling" if o.polling else "events",
             )
-            watcher.start(self._wake)
+            watcher.start(self.wake)
             self.workers = [self._spawn() for _ in range(o.workers)]
             self._loop(watcher)
         finally:
@@ -570,8 +591,12 @@ class WatchService:
                 self._read(handle)
                 self._handle_messages(handle)
                 if handle.closed or handle.proc.poll() is not None:
+                    self._read(handle)  # all it wrote before it exited (at EOF now)
+                    self._handle_messages(handle)
                     self._reap(handle, stopping=stopping)
-            self.workers = [h for h in self.workers if not h.closed and h.proc.poll() is None]
+                    handle.closed = True
+            # only the handles reaped above leave; one that exits just now is reaped next pass
+            self.workers = [h for h in self.workers if not h.closed]
             # a signal may have landed during this pass: its grace starts now, not at once
             stopping = self._begin_stop()
             if stopping:
@@ -588,15 +613,16 @@ class WatchService:
                 for handle in self.workers:
                     while (
                         handle.ready
+                        and not handle.closed
                         and handle.job is None
                         and not self._stop_signals  # a signal just now: claim nothing more
                         and self._dispatch(handle)
                     ):
                         pass
+            self._check_cancels()
             now = time.time()
             if now - last_beat >= 1.0:
                 self.store.heartbeat(self.instance, now)
-                self._check_cancels()
                 last_beat = now
             self._wait(watcher, stopping)
 
@@ -664,8 +690,7 @@ class WatchService:
                 if handle.cancelling:
                     self._cancelled(job)
                 else:
-                    self.store.requeue(job.id, count_attempt=False)
-                    event("job_requeued", id=job.id, path=job.path, reason="daemon stopping")
+                    self._put_back(job, "daemon stopping")
             handle.closed = True
 
     def _shutdown(self) -> None:
@@ -682,11 +707,8 @@ class WatchService:
                 handle.proc.kill()
                 handle.proc.wait()
             if handle.job is not None and self.store is not None:
-                self.store.requeue(handle.job.id, count_attempt=False)
-                handle.job = None
+                job, handle.job = handle.job, None
+                self._put_back(job, "daemon stopping")
         self.workers = []
         if self.staging.is_dir() and (self.staging / STAGING_MARKER).exists():
             self.files.clear_staging(folders=False)  # a long film's segments resume next start
-        for fd in (self._wake_r, self._wake_w):
-            with contextlib.suppress(OSError):
-                os.close(fd)
