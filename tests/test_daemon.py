@@ -500,63 +500,13 @@ def test_startup_recovery_requeues_and_waits_out_orphan_workers(
         orphan.wait()
 
 
-def test_a_stop_that_lands_mid_pass_still_waits_out_the_grace(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The first SIGTERM may arrive while the loop scans the folder (not only while it
-    sleeps in select): the running job must still get its grace period, not be stopped at
-    once and queued again."""
-    in_dir, out = tmp_path / "in", tmp_path / "out"
-    in_dir.mkdir()
-    src = in_dir / "a.png"
-    make_image(src)
-    st = src.stat()
-    service = WatchService(WatchOptions(in_dir=in_dir, out_dir=out, grace=60))
-    service._check_folders()
-    service.store = JobStore(service.state)
-    job = service.store.add(str(src), st.st_size, st.st_mtime_ns, lambda i, t: "a.png")
-    assert job is not None
-    # a stand-in worker busy with the job: its pipe closes when it exits, 1.5 s from now
-    busy = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(1.5)"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-    )
-    assert busy.stdout is not None
-    os.set_blocking(busy.stdout.fileno(), False)
-    claimed = service.store.claim(service.instance, os.getpid(), busy.pid)
-    assert claimed is not None
-    service.workers = [_WorkerHandle(busy, ready=True, job=claimed)]
-
-    class SignalWhileScanning:
-        def poll(self) -> list[Any]:
-            service.request_stop()  # as the SIGTERM handler does
-            return []
-
-        def next_wakeup(self) -> float:
-            return 1.0
-
-    interrupted: list[int] = []
-    monkeypatch.setattr(service, "_interrupt", lambda handles: interrupted.append(len(handles)))
-    try:
-        service._loop(SignalWhileScanning())  # type: ignore[arg-type]
-        assert interrupted == [], "the running job was stopped without its grace period"
-        assert busy.poll() == 0  # the loop waited until the worker ended by itself
-        again = service.store.get(job.id)
-        assert again is not None and again.status == "queued" and again.attempts == 0
-    finally:
-        busy.kill()
-        busy.wait()
-        service.store.close()
-
-
 def _service_with_running_job(
-    tmp_path: Path, **options: Any
+    tmp_path: Path, worker: str = "import sys; sys.stdin.read()", **options: Any
 ) -> tuple[WatchService, int, _WorkerHandle, Path]:
     """A ``WatchService`` (not started) whose one job ``a.png`` is claimed by a stand-in
-    worker that runs until its stdin closes or it is signalled; new workers it would
-    start are stand-ins that never get ready. Returns the service, the job id, the busy
-    worker's handle and the source."""
+    worker running the Python code ``worker`` (by default: until its stdin closes or it
+    is signalled); new workers it would start are stand-ins that never get ready. Returns
+    the service, the job id, the busy worker's handle and the source."""
     in_dir, out = tmp_path / "in", tmp_path / "out"
     in_dir.mkdir()
     src = in_dir / "a.png"
@@ -569,9 +519,9 @@ def _service_with_running_job(
     job = service.store.add(str(src), st.st_size, st.st_mtime_ns, lambda i, t: "a.png")
     assert job is not None
 
-    def stand_in() -> subprocess.Popen[bytes]:
+    def stand_in(code: str = "import sys; sys.stdin.read()") -> subprocess.Popen[bytes]:
         proc = subprocess.Popen(
-            [sys.executable, "-c", "import sys; sys.stdin.read()"],
+            [sys.executable, "-c", code],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
         )
@@ -579,7 +529,7 @@ def _service_with_running_job(
         os.set_blocking(proc.stdout.fileno(), False)
         return proc
 
-    busy = stand_in()
+    busy = stand_in(worker)
     claimed = service.store.claim(service.instance, os.getpid(), busy.pid)
     assert claimed is not None
     handle = _WorkerHandle(busy, ready=True, job=claimed)
@@ -614,6 +564,28 @@ def _stop_service(service: WatchService) -> None:
         handle.proc.kill()
     assert service.store is not None
     service.store.close()
+
+
+def test_a_stop_that_lands_mid_pass_still_waits_out_the_grace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first SIGTERM may arrive while the loop scans the folder (not only while it
+    sleeps in select): the running job must still get its grace period, not be stopped at
+    once and queued again."""
+    # the stand-in worker ends by itself 1.5 s from now (its pipe closes)
+    sleeper = "import time; time.sleep(1.5)"
+    service, job_id, handle, _ = _service_with_running_job(tmp_path, sleeper, grace=60)
+    assert service.store is not None
+    interrupted: list[int] = []
+    monkeypatch.setattr(service, "_interrupt", lambda handles: interrupted.append(len(handles)))
+    try:
+        service._loop(_ScanHook(lambda n: service.request_stop()))  # type: ignore[arg-type]
+        assert interrupted == [], "the running job was stopped without its grace period"
+        assert handle.proc.poll() == 0  # the loop waited until the worker ended by itself
+        again = service.store.get(job_id)
+        assert again is not None and again.status == "queued" and again.attempts == 0
+    finally:
+        _stop_service(service)
 
 
 def test_a_worker_that_exits_just_after_its_check_is_still_reaped(tmp_path: Path) -> None:
