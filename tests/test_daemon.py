@@ -558,10 +558,12 @@ def _exited_unreaped(proc: subprocess.Popen[bytes]) -> None:
     os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
 
 
-def _stop_service(service: WatchService) -> None:
+def _stop_service(service: WatchService, busy: _WorkerHandle) -> None:
+    """Stop the stand-in workers (``busy`` too, if a failed test left it running)."""
     service._shutdown()
-    for handle in service.workers:
-        handle.proc.kill()
+    if busy.proc.poll() is None:
+        busy.proc.kill()
+        busy.proc.wait()
     assert service.store is not None
     service.store.close()
 
@@ -585,7 +587,7 @@ def test_a_stop_that_lands_mid_pass_still_waits_out_the_grace(
         again = service.store.get(job_id)
         assert again is not None and again.status == "queued" and again.attempts == 0
     finally:
-        _stop_service(service)
+        _stop_service(service, handle)
 
 
 def test_a_worker_that_exits_just_after_its_check_is_still_reaped(tmp_path: Path) -> None:
@@ -601,7 +603,7 @@ def test_a_worker_that_exits_just_after_its_check_is_still_reaped(tmp_path: Path
         calls[0] += 1
         code = real_poll()
         if calls[0] == 1:  # still running at the check, gone right after it
-            handle.proc.send_signal(signal.SIGTERM)
+            handle.proc.kill()  # as SIGTERM would (SIGKILL: whatever the runner's signal mask)
             _exited_unreaped(handle.proc)
         return code
 
@@ -612,7 +614,7 @@ def test_a_worker_that_exits_just_after_its_check_is_still_reaped(tmp_path: Path
         assert job is not None and job.status == "cancelled", job
         assert handle.proc.returncode is not None  # reaped
     finally:
-        _stop_service(service)
+        _stop_service(service, handle)
 
 
 def test_a_stop_with_a_worker_killed_alongside_requeues_the_job_uncounted(
@@ -627,7 +629,7 @@ def test_a_stop_with_a_worker_killed_alongside_requeues_the_job_uncounted(
     def group_stop(n: int) -> None:
         if n == 1:
             service.request_stop()
-            handle.proc.send_signal(signal.SIGTERM)
+            handle.proc.kill()  # its worker ends too (SIGKILL: whatever the signal mask)
             _exited_unreaped(handle.proc)
 
     try:
@@ -636,7 +638,7 @@ def test_a_stop_with_a_worker_killed_alongside_requeues_the_job_uncounted(
         assert job is not None and (job.status, job.attempts) == ("queued", 0), job
         assert src.exists() and not (src.parent / "failed").exists()
     finally:
-        _stop_service(service)
+        _stop_service(service, handle)
 
 
 def test_a_job_cancelled_just_before_a_stop_is_cancelled_not_queued(tmp_path: Path) -> None:
@@ -650,28 +652,94 @@ def test_a_job_cancelled_just_before_a_stop_is_cancelled_not_queued(tmp_path: Pa
         job = service.store.get(job_id)
         assert job is not None and job.status == "cancelled" and not job.cancel_requested, job
     finally:
-        _stop_service(service)
+        _stop_service(service, handle)
 
 
-def test_the_wake_pipe_outlives_the_signal_handlers(tmp_path: Path) -> None:
-    """A signal after the daemon stopped (a second Ctrl-C) must not write into a file that
-    took the wake pipe's descriptor number (in ``serve``, the job table's own files)."""
+def test_a_late_stop_or_wake_writes_into_no_reused_descriptor(tmp_path: Path) -> None:
+    """A stop request (a second Ctrl-C) or a wake (a web request of ``serve``) that comes
+    as the daemon ends must not write into a file that took the wake pipe's descriptor
+    number (in ``serve``, the job table's own files)."""
     service, _, handle, _ = _service_with_running_job(tmp_path, grace=0)
     assert service.store is not None
     handle.proc.kill()
     handle.proc.wait()
     service.workers = []
     service.store.close()
+    wake_w = service._wake_w
     service.request_stop()  # run() stops at once
     assert service.run() == 0
-    opened = [open(tmp_path / f"later-{k}", "wb") for k in range(16)]
+    with open(tmp_path / "later", "wb") as later:
+        os.dup2(later.fileno(), wake_w)  # the number is taken again, as open() would
+        try:
+            service.request_stop()
+            service.wake()
+        finally:
+            os.close(wake_w)
+    assert (tmp_path / "later").read_bytes() == b""
+
+
+def test_a_cancel_is_acted_on_at_the_next_pass(tmp_path: Path) -> None:
+    """A cancel from ``serve`` wakes the loop; the next pass must stop the worker, not
+    wait for the once-a-second heartbeat."""
+    service, job_id, handle, _ = _service_with_running_job(tmp_path, grace=5)
+    assert service.store is not None
+    seen: list[bool] = []
+
+    def hook(n: int) -> None:
+        assert service.store is not None
+        if n == 2:
+            service.store.cancel(job_id)
+            service.wake()
+        elif n == 3:
+            seen.append(handle.cancelling)  # what pass 2 did about it
+        if n >= 3:
+            service.request_stop()
+
     try:
-        service.request_stop()
-        service.wake()
+        service._loop(_ScanHook(hook))  # type: ignore[arg-type]
+        assert seen == [True], "the cancel waited for the heartbeat"
+        job = service.store.get(job_id)
+        assert job is not None and job.status == "cancelled", job
     finally:
-        for f in opened:
-            f.close()
-    assert all((tmp_path / f"later-{k}").read_bytes() == b"" for k in range(16))
+        _stop_service(service, handle)
+
+
+def test_a_job_sent_to_a_worker_that_just_died_is_queued_again_uncounted(
+    tmp_path: Path,
+) -> None:
+    """The worker exits while idle, just before a job is handed to it: the job is not the
+    file's fault, so it is queued again without counting a try (``--retries 0`` would
+    otherwise quarantine the file)."""
+    service, job_id, handle, src = _service_with_running_job(tmp_path, retries=0)
+    assert service.store is not None
+    job = service.store.put_back(job_id)  # due again, its worker idle
+    assert (job.status, job.attempts) == ("queued", 0)
+    handle.job = None
+    handle.proc.kill()
+    handle.proc.wait()
+    try:
+        assert service._dispatch(handle) is True
+        assert handle.closed and handle.job is None
+        again = service.store.get(job_id)
+        assert again is not None and (again.status, again.attempts) == ("queued", 0), again
+        assert src.exists()
+    finally:
+        _stop_service(service, handle)
+
+
+def test_put_back_requeues_uncounted_or_ends_a_cancelled_job(tmp_path: Path) -> None:
+    with JobStore(tmp_path / "jobs.db") as store:
+        for name in ("a.png", "b.png"):
+            assert store.add(f"/in/{name}", 1, 1, lambda i, t, n=name: n) is not None
+        a = store.claim("d", 1)
+        b = store.claim("d", 1)
+        assert a is not None and b is not None and a.attempts == b.attempts == 1
+        assert store.cancel(b.id) is not None  # a running job: a request for its daemon
+        again = store.put_back(a.id, now=5.0)
+        assert (again.status, again.attempts, again.not_before) == ("queued", 0, 5.0)
+        assert again.owner is None and again.worker_pid is None
+        ended = store.put_back(b.id, now=6.0)
+        assert (ended.status, ended.cancel_requested, ended.finished) == ("cancelled", 0, 6.0)
 
 
 # -- the watcher and output names ---------------------------------------------------------

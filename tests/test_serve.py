@@ -259,6 +259,7 @@ def test_two_retries_of_one_job_at_once_move_its_file_back_once(env: Env, clip: 
             other.start()
             other.join(timeout=1.0)
             pending.append(other)
+            assert other.is_alive(), "the second retry ran while the first one was moving"
         return found
 
     pending: list[threading.Thread] = []

@@ -331,10 +331,14 @@ class JobStore:
                 (now, owner),
             )
 
-    def _update(self, job_id: int, **values: Any) -> Job:
+    def _set(self, job_id: int, **values: Any) -> None:
+        """One UPDATE of the row ``job_id``, inside the caller's transaction."""
         sets = ", ".join(f"{k} = ?" for k in values)
+        self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
+
+    def _update(self, job_id: int, **values: Any) -> Job:
         with self._transaction():
-            self.db.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*values.values(), job_id))
+            self._set(job_id, **values)
         job = self.get(job_id)
         assert job is not None
         return job
@@ -408,16 +412,25 @@ class JobStore:
         now = time.time() if now is None else now
         job = self.get(job_id)
         assert job is not None
-        attempts = job.attempts if count_attempt else max(job.attempts - 1, 0)
-        return self._update(
-            job_id,
-            status="queued",
-            stage=None,
-            attempts=attempts,
-            not_before=now,
-            worker_pid=None,
-            owner=None,
-        )
+        return self._update(job_id, **_requeued(job.attempts, count_attempt, now))
+
+    def put_back(self, job_id: int, now: float | None = None) -> Job:
+        """A running job stopped through no fault of its file (its daemon is stopping, or
+        its worker exited before it got the job): ``queued`` again without counting the
+        try, or ``cancelled`` when its cancellation was asked for. One transaction, so a
+        cancel asked for meanwhile is not lost."""
+        now = time.time() if now is None else now
+        with self._transaction():
+            row = self.db.execute(
+                "SELECT attempts, cancel_requested FROM jobs WHERE id = ?", (job_id,)
+            ).fetchone()
+            assert row is not None
+            attempts, cancel = row
+            values = _cancelled(now) if cancel else _requeued(attempts, False, now)
+            self._set(job_id, **values)
+        job = self.get(job_id)
+        assert job is not None
+        return job
 
     def skip(self, job_id: int, reason: str, now: float | None = None) -> Job:
         """Status ``skipped``: the file changed or vanished before it was processed."""
@@ -486,16 +499,7 @@ class JobStore:
     def cancelled(self, job_id: int, now: float | None = None) -> Job:
         """A running job's worker was stopped on request: status ``cancelled``."""
         now = time.time() if now is None else now
-        return self._update(
-            job_id,
-            status="cancelled",
-            stage=None,
-            finished=now,
-            worker_pid=None,
-            cancel_requested=0,
-            eta=None,
-            last_error="cancelled while running",
-        )
+        return self._update(job_id, **_cancelled(now))
 
     def cancel_requests(self, owner: str) -> list[int]:
         """The running jobs of ``owner`` whose cancellation was asked for."""
@@ -554,3 +558,29 @@ class JobStore:
                 (job_id,),
             )
         ]
+
+
+def _requeued(attempts: int, count_attempt: bool, now: float) -> dict[str, Any]:
+    """The columns of a job back in the queue, due at ``now``; ``count_attempt=False``
+    takes back the attempt its interrupted try added."""
+    return {
+        "status": "queued",
+        "stage": None,
+        "attempts": attempts if count_attempt else max(attempts - 1, 0),
+        "not_before": now,
+        "worker_pid": None,
+        "owner": None,
+    }
+
+
+def _cancelled(now: float) -> dict[str, Any]:
+    """The columns of a running job whose worker was stopped on request."""
+    return {
+        "status": "cancelled",
+        "stage": None,
+        "finished": now,
+        "worker_pid": None,
+        "cancel_requested": 0,
+        "eta": None,
+        "last_error": "cancelled while running",
+    }

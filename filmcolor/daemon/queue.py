@@ -119,9 +119,10 @@ class JobQueue:
         self.max_pixels = max_pixels
         self._wake = wake
         self._local = threading.local()
-        #: One retry at a time: two requests for one job (a double click) must not both
-        #: move its file back.
-        self._retrying = threading.Lock()
+        #: One retry of a job at a time: two requests for it (a double click) must not
+        #: both move its file back. A lock per job: moving a big file back takes a while.
+        self._retrying: dict[int, threading.Lock] = {}
+        self._retrying_guard = threading.Lock()
 
     @property
     def store(self) -> JobStore:
@@ -227,7 +228,9 @@ class JobQueue:
     def retry(self, job_id: int) -> Job:
         """Queue a failed or cancelled job again (moving its source back from the
         quarantine). ``JobConflict`` when the job is in another state or its file is gone."""
-        with self._retrying:
+        with self._retrying_guard:
+            lock = self._retrying.setdefault(job_id, threading.Lock())
+        with lock:
             return self._woken(self._retry(job_id))
 
     def _retry(self, job_id: int) -> Job:

@@ -183,6 +183,9 @@ class WatchService:
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
+        #: Held while ``wake`` writes to the pipe and while ``run`` closes it (the web
+        #: app's threads wake the daemon; a closed descriptor's number is soon reused).
+        self._wake_lock = threading.Lock()
         self._lock_file: IO[str] | None = None
         self._signals: list[str] = []
 
@@ -464,12 +467,10 @@ class WatchService:
         stopping, or the worker exited before it got the job): queued again without
         counting the try, or ``cancelled`` when its cancellation was asked for meanwhile."""
         assert self.store is not None
-        current = self.store.get(job.id)
-        if current is not None and current.cancel_requested:
-            self._cancelled(job)
-            return
-        self.store.requeue(job.id, count_attempt=False)
-        event("job_requeued", id=job.id, path=job.path, reason=reason)
+        if self.store.put_back(job.id).status == "cancelled":
+            event("job_cancelled", id=job.id, path=job.path)
+        else:
+            event("job_requeued", id=job.id, path=job.path, reason=reason)
 
     def _check_cancels(self) -> None:
         """Stop the workers of running jobs whose cancellation was asked for (SIGTERM:
@@ -517,8 +518,9 @@ class WatchService:
     def wake(self) -> None:
         """Make the loop look at the job table now: a cancel, retry or upload from another
         thread (thread-safe; does nothing once the daemon has stopped)."""
-        with contextlib.suppress(OSError):
-            os.write(self._wake_w, b".")
+        with self._wake_lock, contextlib.suppress(OSError):
+            if self._wake_w >= 0:
+                os.write(self._wake_w, b".")
 
     def run(self) -> int:
         """Run until stopped; install SIGTERM/SIGINT handlers for that time (main thread)."""
@@ -537,10 +539,11 @@ class WatchService:
                 signal.signal(sig, handler)
             # only now: the handler and the watcher's thread may write to it until here,
             # and a closed descriptor's number is reused by the next open() (the job table)
-            wake_w, self._wake_w = self._wake_w, -1
-            for fd in (self._wake_r, wake_w):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            with self._wake_lock:
+                wake_w, self._wake_w = self._wake_w, -1
+                for fd in (self._wake_r, wake_w):
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
 
     def _run(self) -> int:
         o = self.options
