@@ -337,11 +337,13 @@ def restore_video(
             errors: list[BaseException] = []
             decoder = threading.Thread(target=decode_worker, name="filmcolor-decode", daemon=True)
             encoder = threading.Thread(target=encode_worker, name="filmcolor-encode", daemon=True)
-            decoder.start()
-            encoder.start()
             finished = False
             temporal = TemporalSummary()
             try:
+                # started in here: a Ctrl-C or SIGTERM can land while start() waits for a
+                # thread, and the threads must be stopped and gone before the containers close
+                decoder.start()
+                encoder.start()
                 temporal = _colorize_stream(
                     decoded,
                     composed,
@@ -359,12 +361,8 @@ def restore_video(
                 )
                 finished = not stop.is_set()
             finally:
-                if finished:
-                    _put(composed, _End(), stop)
-                else:
-                    stop.set()
                 # The threads use both containers: they must be gone before either closes.
-                _join_all((decoder, encoder), stop)
+                _end_threads((decoder, encoder), stop, composed if finished else None)
             if errors:
                 raise _media_error(errors[0], f"{dst}: encoding")
             out.close()  # writes the trailer (the mp4 index): a failure here fails the run
@@ -454,9 +452,21 @@ def _media_error(exc: BaseException, stage: str) -> BaseException:
     return exc
 
 
-def _join_all(threads: tuple[threading.Thread, ...], stop: threading.Event) -> None:
-    """Join every thread, even through Ctrl-C (which sets ``stop`` and is re-raised after)."""
+def _end_threads(
+    threads: tuple[threading.Thread, ...], stop: threading.Event, end: queue.Queue[Any] | None
+) -> None:
+    """Let the threads finish (``end``: the queue that gets their end marker) or stop them
+    (``end`` None: sets ``stop``), then join every one that was started, even through
+    Ctrl-C or SIGTERM (which set ``stop`` and are re-raised after)."""
     interrupted: KeyboardInterrupt | None = None
+    try:
+        if end is not None:
+            _put(end, _End(), stop)
+        else:
+            stop.set()
+    except KeyboardInterrupt as exc:
+        stop.set()
+        interrupted = exc
     for thread in threads:
         while thread.is_alive():
             try:

@@ -14,6 +14,7 @@ import pytest
 from conftest import CONST_AB
 from mediagen import make_video, probe_streams
 
+from filmcolor import pipeline
 from filmcolor.config import EncodeConfig, RestoreConfig
 from filmcolor.errors import UsageError
 from filmcolor.facade import restore
@@ -258,6 +259,30 @@ def test_interrupt_leaves_nothing_and_stops_threads(tmp_path: Path, const_config
         restore(src, dst, const_config, interrupt)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
     assert threading.active_count() == before
+
+
+@pytest.mark.parametrize("thread", ["filmcolor-decode", "filmcolor-encode"])
+def test_interrupt_while_a_thread_starts_stops_them_before_the_files_close(
+    tmp_path: Path, const_config, monkeypatch: pytest.MonkeyPatch, thread: str
+) -> None:
+    """Ctrl-C or SIGTERM can land while ``Thread.start()`` waits for the new thread: the
+    threads must still be stopped and joined before the containers close (else they read
+    and write closed files: a crash or a hang) and nothing is left behind."""
+    src, dst = tmp_path / "in.mkv", tmp_path / "out.mkv"
+    make_video(src, frames=40)
+    before = threading.active_count()
+
+    class InterruptedStart(threading.Thread):
+        def start(self) -> None:
+            super().start()
+            if self.name == thread:
+                raise KeyboardInterrupt  # as the signal handler would, in start()'s wait
+
+    monkeypatch.setattr(pipeline.threading, "Thread", InterruptedStart)
+    with pytest.raises(KeyboardInterrupt):
+        restore(src, dst, const_config)
+    assert threading.active_count() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mkv"]
 
 
 def test_existing_output_is_refused_before_any_work(tmp_path: Path, const_config) -> None:

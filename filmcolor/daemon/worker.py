@@ -81,6 +81,9 @@ class _Worker:
         self._last_progress = 0.0
         #: Models of presets that name their own weights or model settings, kept for reuse.
         self._colorizers: dict[Any, Any] = {}
+        #: SIGTERM came. Its KeyboardInterrupt can be lost (one raised while Python runs a
+        #: finalizer is only printed), so each progress report raises it again.
+        self.terminating = False
 
     def send(self, **message: Any) -> None:
         self.out.write(json.dumps(message, ensure_ascii=False, default=str) + "\n")
@@ -116,6 +119,8 @@ class _Worker:
         t0 = time.time()
 
         def progress(p: Any) -> None:
+            if self.terminating:
+                raise KeyboardInterrupt
             now = time.monotonic()
             if now - self._last_progress >= 0.5 or p.finished:
                 self._last_progress = now
@@ -185,15 +190,17 @@ def main(argv: list[str] | None = None) -> int:
     die_with_parent(parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-    def on_term(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    signal.signal(signal.SIGTERM, on_term)
     out = os.fdopen(os.dup(1), "w", encoding="utf-8", buffering=1)
     os.dup2(2, 1)
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.ERROR, format="filmcolor: worker: %(name)s: %(message)s")
     worker = _Worker(out)
+
+    def on_term(signum: int, frame: Any) -> None:
+        worker.terminating = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_term)
     try:
         for line in sys.stdin:
             message = json.loads(line)
@@ -203,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
                 worker.run_job(message)
             elif message["type"] == "stop":
                 break
+            if worker.terminating:  # its KeyboardInterrupt was lost on the way
+                return 143
     except KeyboardInterrupt:
         return 143
     return 0
