@@ -457,7 +457,9 @@ def _end_threads(
 ) -> None:
     """Let the threads finish (``end``: the queue that gets their end marker) or stop them
     (``end`` None: sets ``stop``), then join every one that was started, even through
-    Ctrl-C or SIGTERM (which set ``stop`` and are re-raised after)."""
+    Ctrl-C or SIGTERM (which set ``stop`` and are re-raised after). A thread whose
+    ``start()`` was interrupted may not count as alive yet: it runs after ``stop`` is set,
+    and both workers then leave without touching the containers."""
     interrupted: KeyboardInterrupt | None = None
     try:
         if end is not None:
