@@ -412,7 +412,8 @@ class JobStore:
         now = time.time() if now is None else now
         job = self.get(job_id)
         assert job is not None
-        return self._update(job_id, **_requeued(job.attempts, count_attempt, now))
+        attempts = job.attempts if count_attempt else max(job.attempts - 1, 0)
+        return self._update(job_id, **_requeued(attempts, now))
 
     def put_back(self, job_id: int, now: float | None = None) -> Job:
         """A running job stopped through no fault of its file (its daemon is stopping, or
@@ -426,7 +427,7 @@ class JobStore:
             ).fetchone()
             assert row is not None
             attempts, cancel = row
-            values = _cancelled(now) if cancel else _requeued(attempts, False, now)
+            values = _cancelled(now) if cancel else _requeued(max(attempts - 1, 0), now)
             self._set(job_id, **values)
         job = self.get(job_id)
         assert job is not None
@@ -560,13 +561,12 @@ class JobStore:
         ]
 
 
-def _requeued(attempts: int, count_attempt: bool, now: float) -> dict[str, Any]:
-    """The columns of a job back in the queue, due at ``now``; ``count_attempt=False``
-    takes back the attempt its interrupted try added."""
+def _requeued(attempts: int, now: float) -> dict[str, Any]:
+    """The columns of a job back in the queue with ``attempts`` tries, due at ``now``."""
     return {
         "status": "queued",
         "stage": None,
-        "attempts": attempts if count_attempt else max(attempts - 1, 0),
+        "attempts": attempts,
         "not_before": now,
         "worker_pid": None,
         "owner": None,

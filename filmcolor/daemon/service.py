@@ -484,10 +484,10 @@ class WatchService:
                 with contextlib.suppress(ProcessLookupError):
                     handle.proc.send_signal(signal.SIGTERM)
 
-    def _reap(self, handle: _WorkerHandle, *, stopping: bool) -> None:
+    def _reap(self, handle: _WorkerHandle) -> None:
         """A worker whose pipe closed: wait for it, fail (or requeue) its job."""
         code = handle.proc.wait()
-        stopping = stopping or self._stop_signals > 0  # a signal may have landed mid-pass
+        stopping = self._stop_signals > 0  # now, not at the start of the pass
         job, handle.job = handle.job, None
         if job is None:
             if not handle.ready and not stopping and self._exit_code == 0:
@@ -591,12 +591,11 @@ class WatchService:
                 for candidate in watcher.poll():
                     self._add(candidate)
             for handle in self.workers:
+                exited = handle.proc.poll() is not None  # first: all it wrote is in the pipe
                 self._read(handle)
                 self._handle_messages(handle)
-                if handle.closed or handle.proc.poll() is not None:
-                    self._read(handle)  # all it wrote before it exited (at EOF now)
-                    self._handle_messages(handle)
-                    self._reap(handle, stopping=stopping)
+                if exited or handle.closed:
+                    self._reap(handle)
                     handle.closed = True
             # only the handles reaped above leave; one that exits just now is reaped next pass
             self.workers = [h for h in self.workers if not h.closed]
@@ -688,12 +687,9 @@ class WatchService:
                 handle.proc.wait()
             self._read(handle)
             self._handle_messages(handle)  # a job that finished just in time is committed
-            if handle.job is not None:
+            if handle.job is not None:  # cancelled if that was asked for, else queued again
                 job, handle.job = handle.job, None
-                if handle.cancelling:
-                    self._cancelled(job)
-                else:
-                    self._put_back(job, "daemon stopping")
+                self._put_back(job, "daemon stopping")
             handle.closed = True
 
     def _shutdown(self) -> None:
